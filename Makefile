@@ -21,7 +21,7 @@ MODULES :=
 UNIT_TESTS :=
 FUZZERS :=
 
-.PHONY: all run stop test bench clean unit fuzz format tidy
+.PHONY: all run stop test bench clean unit fuzz format tidy unit-build print-unit-tests everything
 all: everything
 
 include common/build.mk
@@ -41,7 +41,7 @@ $(BUILD)/obj/%.o: %.c
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 unit: $(UNIT_TESTS)
-	@bash tests/run-unit.sh $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do $$t; done
 
 fuzz: $(FUZZERS)
 
@@ -62,3 +62,8 @@ format:
 
 clean:
 	rm -rf build
+
+# Unit tests are built with ASan+UBSan always (see each build.mk).
+unit-build: $(UNIT_TESTS)
+print-unit-tests:
+	@echo $(UNIT_TESTS)

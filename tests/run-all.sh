@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# make test: the same set-up as `make run` (with the ASan+UBSan build), then every
+# suite: C unit tests, shell integration tests against the real services, the SDK tests
+# with the real `e2b` package. Ends with one line "N passed, N failed".
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export SAN=${SAN:-1}
+. "$ROOT/deploy/lib.sh"
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+RESULTS="$ROOT/build/test-results"
+mkdir -p "$RESULTS"
+count() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); }
+fail_setup() { count 0 1; FAILED_NAMES+=("$1"); }
+
+# 1. Unit tests (cmocka, sanitizers on) need no services.
+say "unit tests"
+make -C "$ROOT" -j"$(nproc)" SAN="$SAN" unit-build >"$RESULTS/unit-build.log" 2>&1 || { tail -20 "$RESULTS/unit-build.log"; fail_setup "unit build"; }
+for t in $(make -s -C "$ROOT" SAN="$SAN" print-unit-tests 2>/dev/null); do
+    out=$("$ROOT/$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" >"$RESULTS/$(basename "$t").log"
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+    echo "  $(basename "$t"): $p passed, $f failed"
+    [ "$f" != 0 ] && FAILED_NAMES+=("$(basename "$t")")
+    count "$p" "$f"
+done
+
+# 2. Bring the stack up exactly as make run does.
+say "starting the stack (SAN=$SAN)"
+if ! bash "$ROOT/deploy/run.sh" >"$RESULTS/run.log" 2>&1; then
+    tail -30 "$RESULTS/run.log"
+    fail_setup "make run"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+. "$ROOT/.cube/env"
+
+# Leak check between files: sandboxes are gone, so are their kernel objects.
+leak_check() {
+    local name=$1 n left=""
+    n=$(redis-cli -s "$CUBE_RUN/redis.sock" zcard cube:sandboxes 2>/dev/null || echo 0)
+    [ "$n" = 0 ] || return 0 # a suite that keeps sandboxes on purpose is checked later
+    left+=$(ip netns list 2>/dev/null | grep -c '^cube-' || true)
+    left+=" $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true)"
+    left+=" $(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)"
+    left+=" $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
+    if [ "$left" = "0 0 0 0" ]; then
+        echo "ok - leak check after $name"
+        return 0
+    fi
+    echo "not ok - leak check after $name (netns, veth, mounts, cgroups left: $left)"
+}
+
+# 3. Shell integration tests (each prints ok/not ok lines).
+say "integration tests"
+for f in "$ROOT"/tests/integration/*.sh; do
+    name=$(basename "$f" .sh)
+    out=$(bash "$f" 2>"$RESULTS/$name.err"; leak_check "$name")
+    printf '%s\n' "$out" | sed 's/^/  /'
+    p=$(printf '%s\n' "$out" | grep -c '^ok - ')
+    f_=$(printf '%s\n' "$out" | grep -c '^not ok - ')
+    [ "$p" = 0 ] && [ "$f_" = 0 ] && f_=1
+    [ "$f_" != 0 ] && FAILED_NAMES+=("$name")
+    count "$p" "$f_"
+done
+
+# 4. SDK tests with the unmodified e2b npm package.
+say "SDK tests (e2b from npm)"
+(cd "$ROOT/tests/sdk" && { [ -d node_modules/e2b ] || npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null 2>&1; })
+out=$(cd "$ROOT/tests/sdk" && node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs 2>&1)
+printf '%s\n' "$out" >"$RESULTS/sdk.tap"
+printf '%s\n' "$out" | grep -E '^(not )?ok ' | sed 's/^/  /'
+p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)/\1/p' | tail -1)
+f_=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)/\1/p' | tail -1)
+[ -z "$p" ] && p=0
+[ -z "$f_" ] && f_=1
+[ "$f_" != 0 ] && { FAILED_NAMES+=("sdk"); printf '%s\n' "$out" | grep -A15 '^not ok' | head -60; }
+count "$p" "$f_"
+echo "$(leak_check sdk)"
+case "$(leak_check sdk)" in "not ok"*) count 0 1 ;; *) count 1 0 ;; esac
+
+if [ "${KEEP:-0}" != 1 ]; then
+    say "stopping the stack"
+    bash "$ROOT/deploy/stop.sh" >"$RESULTS/stop.log" 2>&1
+    left=$(pgrep -f "$ROOT/build/.*/cube-(worker|scheduler)|$ROOT/build/bin/cube-(worker|scheduler)" | wc -l)
+    if [ "$left" = 0 ] && ! ip netns list | grep -q '^cube-'; then
+        echo "  ok - make stop leaves no cube processes or network namespaces"
+        count 1 0
+    else
+        echo "  not ok - make stop leaves no cube processes or network namespaces"
+        count 0 1
+    fi
+fi
+
+[ ${#FAILED_NAMES[@]} -gt 0 ] && echo "failing: ${FAILED_NAMES[*]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
