@@ -21,7 +21,7 @@ MODULES :=
 UNIT_TESTS :=
 FUZZERS :=
 
-.PHONY: all run stop test bench clean unit fuzz format tidy unit-build print-unit-tests everything
+.PHONY: all run stop test bench clean unit fuzz format tidy unit-build print-unit-tests print-fuzzers everything
 all: everything
 
 include common/build.mk
@@ -31,6 +31,7 @@ include common/build.mk
 -include ngx_cube_module/build.mk
 -include tests/unit/build.mk
 -include tests/fuzz/build.mk
+-include tests/bench/build.mk
 
 everything: $(BINS) $(MODULES)
 
@@ -67,3 +68,5 @@ clean:
 unit-build: $(UNIT_TESTS)
 print-unit-tests:
 	@echo $(UNIT_TESTS)
+print-fuzzers:
+	@echo $(FUZZERS)

@@ -30,6 +30,27 @@ for t in $(make -s -C "$ROOT" SAN="$SAN" print-unit-tests 2>/dev/null); do
     count "$p" "$f"
 done
 
+# 1b. Fuzz targets (libFuzzer, ASan+UBSan): a short bounded run each, from a fresh
+# corpus, so a parser crash on random input fails the suite.
+say "fuzz smoke runs"
+if make -C "$ROOT" -j"$(nproc)" SAN="$SAN" fuzz >"$RESULTS/fuzz-build.log" 2>&1; then
+    for fz in $(make -s -C "$ROOT" SAN="$SAN" print-fuzzers 2>/dev/null); do
+        corpus="$RESULTS/corpus-$(basename "$fz")"
+        mkdir -p "$corpus"
+        if "$ROOT/$fz" -runs=200000 -max_total_time=20 "$corpus" >"$RESULTS/$(basename "$fz").log" 2>&1; then
+            echo "  ok - fuzz $(basename "$fz")"
+            count 1 0
+        else
+            echo "  not ok - fuzz $(basename "$fz") (see $RESULTS/$(basename "$fz").log)"
+            FAILED_NAMES+=("$(basename "$fz")")
+            count 0 1
+        fi
+    done
+else
+    tail -20 "$RESULTS/fuzz-build.log"
+    fail_setup "fuzz build"
+fi
+
 # 2. Bring the stack up exactly as make run does.
 say "starting the stack (SAN=$SAN)"
 if ! bash "$ROOT/deploy/run.sh" >"$RESULTS/run.log" 2>&1; then
