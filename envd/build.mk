@@ -1,0 +1,80 @@
+# envd: cube-init (PID 1 of a sandbox) and cube-envd (the E2B envd agent), their
+# cmocka unit tests (tests/unit/test_envd_*.c) and libFuzzer targets
+# (tests/fuzz/fuzz_envd_*.c). Included by the root Makefile.
+
+ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c \
+             envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
+             envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
+             envd/process_status.c
+ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
+# cube_hash (constant-time token compare) pulls in libcrypto.
+ENVD_LIBS := -levent -ljansson -lcrypto
+
+CUBE_INIT_OBJS := $(BUILD)/obj/envd/cube_init.o
+
+BINS += $(BUILD)/bin/cube-envd $(BUILD)/bin/cube-init
+
+$(BUILD)/bin/cube-envd: $(ENVD_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(ENVD_OBJS) $(COMMON_LIB) $(ENVD_LIBS)
+
+# PID 1 stays dependency-free (libc only) and small.
+$(BUILD)/bin/cube-init: $(CUBE_INIT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(CUBE_INIT_OBJS)
+
+# ---- unit tests: always with ASan+UBSan, objects kept apart in obj-test/ so
+# they never mix with the (maybe unsanitized) daemon objects.
+ENVD_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+ENVD_TEST_CFLAGS := $(filter-out $(SANFLAGS),$(CFLAGS_BASE)) -Ienvd $(ENVD_TEST_SAN)
+
+# test name -> envd sources it exercises
+ENVD_TEST_envelope := envd/connect_envelope.c
+ENVD_TEST_base64 := envd/base64.c
+ENVD_TEST_path := envd/envd_path.c envd/base64.c
+ENVD_TEST_status := envd/process_status.c
+ENVD_TEST_env := envd/envd_env.c
+ENVD_TEST_NAMES := envelope base64 path status env
+
+ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
+UNIT_TESTS += $(ENVD_TEST_BINS)
+
+ENVD_TEST_OBJS := $(sort $(foreach t,$(ENVD_TEST_NAMES),$(ENVD_TEST_$(t)) \
+                    tests/unit/test_envd_$(t).c))
+ENVD_TEST_OBJS := $(ENVD_TEST_OBJS:%.c=$(BUILD)/obj-test/%.o)
+
+$(ENVD_TEST_OBJS): $(BUILD)/obj-test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ENVD_TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(ENVD_TEST_OBJS:.o=.d)
+
+define ENVD_TEST_RULE
+$(BUILD)/tests/test_envd_$(1): $(BUILD)/obj-test/tests/unit/test_envd_$(1).o \
+        $(ENVD_TEST_$(1):%.c=$(BUILD)/obj-test/%.o)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(ENVD_TEST_SAN) -o $$@ $$^ -lcmocka -ljansson
+endef
+$(foreach t,$(ENVD_TEST_NAMES),$(eval $(call ENVD_TEST_RULE,$(t))))
+
+.PHONY: envd-unit
+envd-unit: $(ENVD_TEST_BINS)
+	@set -e; for t in $(ENVD_TEST_BINS); do echo "== $$t"; $$t; done
+
+# ---- libFuzzer targets (clang only), built straight from the sources.
+ENVD_FUZZ_CC ?= clang
+ENVD_FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Ienvd \
+                   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+ENVD_FUZZ_envelope := envd/connect_envelope.c
+ENVD_FUZZ_base64 := envd/base64.c
+ENVD_FUZZ_path := envd/envd_path.c envd/base64.c
+ENVD_FUZZ_NAMES := envelope base64 path
+FUZZERS += $(ENVD_FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_envd_%)
+
+define ENVD_FUZZ_RULE
+$(BUILD)/fuzz/fuzz_envd_$(1): tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1)) $(wildcard envd/*.h)
+	@mkdir -p $$(dir $$@)
+	$(ENVD_FUZZ_CC) $(ENVD_FUZZ_FLAGS) -o $$@ tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1))
+endef
+$(foreach t,$(ENVD_FUZZ_NAMES),$(eval $(call ENVD_FUZZ_RULE,$(t))))

@@ -1,0 +1,302 @@
+/* cube-init: PID 1 of every sandbox.
+ *
+ *   cube-init [--] [ENVD-PATH [ARGS...]]      (default: /.cube/bin/cube-envd)
+ *
+ * It does four things and nothing else:
+ *   1. starts envd (in a session of its own) and restarts it if it dies, with
+ *      exponential backoff (100 ms doubling to 5 s; reset after 10 s of uptime);
+ *   2. reaps every process that ends up parented to it (PID 1 inherits all
+ *      orphans of the sandbox; unreaped they would pile up as zombies);
+ *   3. on SIGTERM/SIGINT: forwards the signal to envd, sends SIGTERM to every
+ *      process, waits up to 3 s for them to exit, SIGKILLs the rest and exits;
+ *   4. forwards SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to envd.
+ *
+ * All signals stay blocked and are taken synchronously with sigtimedwait(2), so
+ * there are no handlers and no races between them and the main loop. PID 1
+ * gets no default signal actions from the kernel, so blocking costs nothing.
+ *
+ * When not PID 1 (tests, or a runtime that provides its own init) it makes
+ * itself a child subreaper and, at shutdown, signals only its own descendants
+ * (found in /proc) instead of kill(-1), which would hit the whole host. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ENVD "/.cube/bin/cube-envd"
+#define GRACE_MS 3000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STABLE_MS 10000 /* uptime after which a crash resets the backoff */
+
+static sigset_t all_signals;
+static char **envd_argv;
+static pid_t envd_pid;
+static long long envd_started_ms;
+static long long restart_at_ms = -1; /* envd restart pending at this time */
+static long backoff_ms = BACKOFF_MIN_MS;
+static long long shutdown_deadline_ms = -1;
+static int killed_all;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "cube-init[%d]: %s\n", (int)getpid(), buf);
+}
+
+static void start_envd(void)
+{
+    pid_t pid = fork();
+
+    restart_at_ms = -1;
+    if (pid < 0) {
+        say("fork: %s; retrying in %ld ms", strerror(errno), backoff_ms);
+        restart_at_ms = now_ms() + backoff_ms;
+        return;
+    }
+    if (pid == 0) {
+        /* envd starts with clean signal state whatever our launcher left us
+         * (a blocked mask or ignored signals survive exec), and in a session
+         * of its own so its process group is not ours. */
+        struct sigaction dfl;
+        sigset_t none;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < NSIG; s++)
+            sigaction(s, &dfl, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setsid();
+        execv(envd_argv[0], envd_argv);
+        fprintf(stderr, "cube-init: exec %s: %s\n", envd_argv[0], strerror(errno));
+        _exit(127);
+    }
+    envd_pid = pid;
+    envd_started_ms = now_ms();
+    say("started %s (pid %d)", envd_argv[0], (int)pid);
+}
+
+static void envd_exited(int status)
+{
+    long long up = now_ms() - envd_started_ms;
+
+    if (WIFEXITED(status))
+        say("envd (pid %d) exited with status %d after %lld ms", (int)envd_pid,
+            WEXITSTATUS(status), up);
+    else
+        say("envd (pid %d) killed by signal %d after %lld ms", (int)envd_pid,
+            WTERMSIG(status), up);
+    envd_pid = 0;
+    if (shutdown_deadline_ms >= 0)
+        return;
+    if (up >= STABLE_MS)
+        backoff_ms = BACKOFF_MIN_MS;
+    say("restarting envd in %ld ms", backoff_ms);
+    restart_at_ms = now_ms() + backoff_ms;
+    backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+}
+
+/* Reap everything that has exited. Returns 1 if we have no children left. */
+static int reap(void)
+{
+    int status;
+    pid_t pid;
+
+    for (;;) {
+        pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            if (pid == envd_pid)
+                envd_exited(status);
+            continue;
+        }
+        if (pid < 0 && errno == EINTR)
+            continue;
+        return pid < 0 && errno == ECHILD;
+    }
+}
+
+/* Not PID 1: signal our descendants only. Walk /proc building each process's
+ * parent, then mark those whose ancestry reaches us. */
+static void signal_descendants(int sig)
+{
+    enum { MAXP = 65536 };
+    static pid_t pids[MAXP], ppids[MAXP];
+    static char mark[MAXP];
+    pid_t self = getpid();
+    struct dirent *de;
+    int n = 0, changed = 1;
+    DIR *d = opendir("/proc");
+
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL && n < MAXP) {
+        char path[64], buf[512], *rp;
+        FILE *f;
+        int pid = atoi(de->d_name), ppid;
+
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        buf[0] = '\0';
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+        /* "pid (comm) state ppid ...": comm may contain anything, so parse
+         * after its last ')'. */
+        rp = strrchr(buf, ')');
+        if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+            continue;
+        pids[n] = pid;
+        ppids[n] = ppid;
+        mark[n] = ppid == self;
+        n++;
+    }
+    closedir(d);
+    while (changed) {
+        changed = 0;
+        for (int i = 0; i < n; i++) {
+            if (mark[i])
+                continue;
+            for (int j = 0; j < n; j++) {
+                if (mark[j] && pids[j] == ppids[i]) {
+                    mark[i] = 1;
+                    changed = 1;
+                    break;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (mark[i])
+            kill(pids[i], sig);
+}
+
+static void signal_all(int sig)
+{
+    if (getpid() == 1)
+        kill(-1, sig); /* everything in the sandbox but us */
+    else
+        signal_descendants(sig);
+}
+
+static void begin_shutdown(int sig)
+{
+    if (shutdown_deadline_ms >= 0)
+        return;
+    say("signal %d: shutting down", sig);
+    restart_at_ms = -1;
+    if (envd_pid > 0)
+        kill(envd_pid, sig);
+    signal_all(SIGTERM);
+    shutdown_deadline_ms = now_ms() + GRACE_MS;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: cube-init [--] [ENVD-PATH [ARGS...]]  (default %s)\n",
+            DEFAULT_ENVD);
+}
+
+int main(int argc, char **argv)
+{
+    static char *default_argv[] = {DEFAULT_ENVD, NULL};
+    int i = 1;
+
+    if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
+        usage();
+        return 0;
+    }
+    if (i < argc && !strcmp(argv[i], "--"))
+        i++;
+    envd_argv = i < argc ? &argv[i] : default_argv;
+
+    sigfillset(&all_signals);
+    sigprocmask(SIG_BLOCK, &all_signals, NULL);
+    if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        say("cannot become a subreaper: %s", strerror(errno));
+
+    start_envd();
+    for (;;) {
+        long long now = now_ms(), wake = -1;
+        struct timespec ts, *tsp = NULL;
+        siginfo_t si;
+        int sig;
+
+        if (restart_at_ms >= 0)
+            wake = restart_at_ms;
+        if (shutdown_deadline_ms >= 0 && !killed_all)
+            wake = shutdown_deadline_ms;
+        if (shutdown_deadline_ms >= 0 && killed_all)
+            wake = now + 100; /* poll: SIGKILLed processes go away quickly */
+        if (wake >= 0) {
+            long long d = wake > now ? wake - now : 0;
+            ts.tv_sec = d / 1000;
+            ts.tv_nsec = (d % 1000) * 1000000;
+            tsp = &ts;
+        }
+        sig = sigtimedwait(&all_signals, &si, tsp);
+        switch (sig) {
+        case -1:
+            break; /* timeout or EINTR: check timers below */
+        case SIGCHLD:
+            break; /* reaped below */
+        case SIGTERM:
+        case SIGINT:
+            begin_shutdown(sig);
+            break;
+        case SIGHUP:
+        case SIGQUIT:
+        case SIGUSR1:
+        case SIGUSR2:
+            if (envd_pid > 0)
+                kill(envd_pid, sig);
+            break;
+        default:
+            break;
+        }
+        if (reap() && shutdown_deadline_ms >= 0) {
+            say("all processes gone, exiting");
+            return 0;
+        }
+        now = now_ms();
+        if (shutdown_deadline_ms >= 0) {
+            if (!killed_all && now >= shutdown_deadline_ms) {
+                say("grace period over, killing what is left");
+                signal_all(SIGKILL);
+                killed_all = 1;
+                shutdown_deadline_ms = now;
+            } else if (killed_all && now - shutdown_deadline_ms > 2000) {
+                /* Stuck in uninterruptible sleep: as PID 1 our exit tears the
+                 * namespace down anyway. */
+                say("processes still present after SIGKILL, exiting");
+                return 0;
+            }
+        } else if (restart_at_ms >= 0 && now >= restart_at_ms) {
+            start_envd();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+/* cube-envd: the in-sandbox agent speaking E2B's envd protocol (REST + Connect
+ * RPC) on one HTTP/1.1 listener. Started and restarted by cube-init (PID 1).
+ * Ready as soon as GET /health answers 204; the worker then POSTs /init.
+ *
+ *   cube-envd [--listen HOST:PORT] [--log-level debug|info|warn|error]
+ */
+#include "cube_log.h"
+#include "envd_env.h"
+#include "envd_http.h"
+#include "process.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_LISTEN "0.0.0.0:49983"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL]\n"
+               "  --listen HOST:PORT   address to serve on (default " DEFAULT_LISTEN
+               "; [v6addr]:port for IPv6)\n"
+               "  --log-level LEVEL    debug, info (default), warn or error\n"
+               "  --version            print the envd protocol version\n");
+}
+
+/* Split "host:port" / "[v6]:port". Returns 0, or -1 if malformed. */
+static int parse_listen(const char *arg, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *h = arg;
+    size_t hl;
+    char *end;
+    long p;
+
+    if (!colon)
+        return -1;
+    hl = (size_t)(colon - arg);
+    if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 1 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+static int parse_level(const char *s, enum cube_log_level *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++) {
+        if (!strcmp(s, names[i])) {
+            *out = (enum cube_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Descriptors 0-2 must be taken before we open anything, so no pipe we hand to
+ * a child ever lands on them (the child's dup2 onto 0-2 relies on it). */
+static void ensure_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int n = open("/dev/null", O_RDWR);
+            if (n >= 0 && n != fd)
+                close(n);
+        }
+    }
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    proc_reap();
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    log_info("signal %d: stopping", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *listen = DEFAULT_LISTEN;
+    enum cube_log_level level = CUBE_LOG_INFO;
+    struct event *ev_chld, *ev_term, *ev_int;
+    struct event_base *base;
+    char host[256];
+    int port, c, rc = 0;
+
+    while ((c = getopt_long(argc, argv, "l:L:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            listen = optarg;
+            break;
+        case 'L':
+            if (parse_level(optarg, &level) != 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
+        case 'V':
+            printf("%s\n", ENVD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || parse_listen(listen, host, sizeof(host), &port) != 0) {
+        usage(stderr);
+        return 2;
+    }
+
+    ensure_std_fds();
+    cube_log_init("cube-envd", level);
+    /* Files users create through us get the usual 0644/0755. */
+    umask(022);
+    /* A client vanishing mid-write must be an error return, not our death. */
+    signal(SIGPIPE, SIG_IGN);
+    envd_env_init();
+
+    base = event_base_new();
+    if (!base) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    proc_table_init(base);
+    ev_chld = evsignal_new(base, SIGCHLD, on_sigchld, NULL);
+    ev_term = evsignal_new(base, SIGTERM, on_stop, base);
+    ev_int = evsignal_new(base, SIGINT, on_stop, base);
+    if (!ev_chld || !ev_term || !ev_int || evsignal_add(ev_chld, NULL) ||
+        evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL)) {
+        log_error("cannot install signal handlers");
+        return 1;
+    }
+    if (envd_http_start(base, host, port) != 0) {
+        rc = 1;
+    } else {
+        event_base_dispatch(base);
+    }
+
+    /* Processes are left running: on shutdown cube-init signals them all. */
+    envd_http_stop();
+    proc_table_shutdown();
+    event_free(ev_chld);
+    event_free(ev_term);
+    event_free(ev_int);
+    envd_env_free();
+    event_base_free(base);
+    libevent_global_shutdown();
+    return rc;
+}

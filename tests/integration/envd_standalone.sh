@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# cube-envd on its own, on the host: starts it on a random loopback port and
+# drives it with curl (REST and hand-made Connect envelopes), then checks
+# cube-init's restart and shutdown behaviour around a second envd.
+# Prints one "ok - <name>" / "not ok - <name>" line per check; exits non-zero if
+# any failed. Only kills processes it started itself.
+#
+#   tests/integration/envd_standalone.sh        (SAN=1 to test build/san)
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
+ENVD=$BIN/cube-envd
+INIT=$BIN/cube-init
+TMP=$(mktemp -d /tmp/envd-test.XXXXXX)
+ME=$(id -un)
+AUTH="Authorization: Basic $(printf '%s:' "$ME" | base64 -w0)"
+FAILS=0
+ENVD_PID=
+INIT_PID=
+
+cleanup() {
+    [ -n "$ENVD_PID" ] && kill "$ENVD_PID" 2>/dev/null && wait "$ENVD_PID" 2>/dev/null
+    [ -n "$INIT_PID" ] && kill "$INIT_PID" 2>/dev/null && wait "$INIT_PID" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $1"; }
+notok() {
+    echo "not ok - $1"
+    FAILS=$((FAILS + 1))
+    [ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/#   /' "$2" | tr -d '\000-\010' | head -c 2000 && echo
+}
+# check NAME FILE-TO-SHOW-ON-FAILURE COMMAND...
+check() {
+    local name=$1 file=$2
+    shift 2
+    if "$@"; then ok "$name"; else notok "$name" "$file"; fi
+}
+
+[ -x "$ENVD" ] && [ -x "$INIT" ] || { echo "not ok - binaries built (run make)"; exit 1; }
+
+# Start envd on a free random port; echo the port.
+start_envd() {
+    local port try
+    for try in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        "$ENVD" --listen "127.0.0.1:$port" >>"$TMP/envd.log" 2>&1 &
+        ENVD_PID=$!
+        for _ in $(seq 50); do
+            if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then
+                PORT=$port
+                return 0
+            fi
+            kill -0 "$ENVD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$ENVD_PID" 2>/dev/null
+        wait "$ENVD_PID" 2>/dev/null
+        ENVD_PID=
+    done
+    return 1
+}
+
+if ! start_envd; then
+    echo "not ok - envd starts and answers /health"
+    exit 1
+fi
+ok "envd starts and answers /health"
+B=http://127.0.0.1:$PORT
+P=$B/process.Process
+
+# A Connect envelope: flags 0, 32-bit big-endian length, JSON.
+envelope() {
+    local n
+    n=$(printf '%s' "$1" | wc -c)
+    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
+}
+# stream METHOD JSON OUTFILE [curl args]: server-streaming call, raw body to OUTFILE.
+stream() {
+    local m=$1 j=$2 out=$3
+    shift 3
+    envelope "$j" | curl -sN -X POST "$P/$m" -H 'Content-Type: application/connect+json' \
+        -D "$out.h" "$@" --data-binary @- -o "$out"
+}
+# unary METHOD JSON OUTFILE [curl args]: prints the HTTP status.
+unary() {
+    local m=$1 j=$2 out=$3
+    shift 3
+    curl -s -X POST "$P/$m" -H 'Content-Type: application/json' -d "$j" -o "$out" \
+        -w '%{http_code}' "$@"
+}
+# Decoded stdout (or stderr/pty with $2) of a captured stream.
+data_of() {
+    grep -ao "\"${2:-stdout}\":\"[^\"]*\"" "$1" | sed 's/^[^:]*:"//; s/"$//' |
+        while read -r b; do printf '%s' "$b" | base64 -d; done
+}
+has() { grep -aqF -- "$2" "$1"; }
+# The first envelope must be start{pid} and the last the end-stream {}.
+well_formed_ok() {
+    head -c 5 "$1" | od -An -tx1 | grep -q '^ 00' && has "$1" '{"event":{"start":{"pid":' &&
+        [ "$(tail -c 7 "$1" | od -An -tx1 | tr -d ' \n')" = "02000000027b7d" ]
+}
+pid_of() { grep -ao '"start":{"pid":[0-9]*' "$1" | grep -o '[0-9]*$'; }
+
+# ---------------------------------------------------------------- REST
+code=$(curl -s -o "$TMP/h" -w '%{http_code}' "$B/health")
+check "GET /health is 204 with an empty body" "$TMP/h" test "$code" = 204 -a ! -s "$TMP/h"
+code=$(curl -s -o "$TMP/nf" -w '%{http_code}' "$B/no/such/path")
+check "unknown path is 404 JSON" "$TMP/nf" test "$code" = 404
+has "$TMP/nf" '"code":404' || notok "404 body has code" "$TMP/nf"
+code=$(curl -s -o "$TMP/405" -w '%{http_code}' -X DELETE "$B/init")
+check "wrong method is 405 JSON" "$TMP/405" grep -q '"code":405' "$TMP/405"
+code=$(curl -s -o "$TMP/envs" -w '%{http_code}' "$B/envs")
+check "GET /envs has E2B_SANDBOX=true" "$TMP/envs" has "$TMP/envs" '"E2B_SANDBOX":"true"'
+
+# ---------------------------------------------------------------- Start
+stream Start '{"process":{"cmd":"/bin/bash","args":["-l","-c","echo hi"]},"stdin":false}' "$TMP/s1" -H "$AUTH"
+check "Start: 200 application/connect+json" "$TMP/s1.h" grep -qi '^content-type: application/connect+json' "$TMP/s1.h"
+check "Start: start first, end-stream {} last" "$TMP/s1" well_formed_ok "$TMP/s1"
+check "Start: stdout streamed" "$TMP/s1" test "$(data_of "$TMP/s1")" = hi
+check "Start: success end omits exitCode and error" "$TMP/s1" \
+    has "$TMP/s1" '{"event":{"end":{"exited":true,"status":"exit status 0"}}}'
+
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo oops >&2; exit 3"],"envs":{"K":"V"}}}' "$TMP/s2" -H "$AUTH"
+check "Start: stderr streamed" "$TMP/s2" test "$(data_of "$TMP/s2" stderr)" = oops
+check "Start: non-zero exit reported" "$TMP/s2" has "$TMP/s2" \
+    '{"exitCode":3,"exited":true,"status":"exit status 3","error":"exit status 3"}'
+
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","kill -9 $$"]}}' "$TMP/s3" -H "$AUTH"
+check "Start: signal death is exitCode -1, signal: killed" "$TMP/s3" has "$TMP/s3" \
+    '{"exitCode":-1,"status":"signal: killed","error":"signal: killed"}'
+
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo $K:$PWD:$HOME"],"envs":{"K":"V"},"cwd":"/tmp"}}' "$TMP/s4" -H "$AUTH"
+check "Start: envs and cwd applied" "$TMP/s4" test "$(data_of "$TMP/s4")" = "V:/tmp:$(getent passwd "$ME" | cut -d: -f6)"
+
+stream Start '{"process":{"cmd":"/bin/ls","cwd":"/no/such/dir"}}' "$TMP/s5" -H "$AUTH"
+check "Start: missing cwd is invalid_argument in end-stream" "$TMP/s5" has "$TMP/s5" \
+    '{"error":{"code":"invalid_argument","message":"cwd '"'"'/no/such/dir'"'"' does not exist"}}'
+check "Start: errors still answer 200" "$TMP/s5.h" grep -q '^HTTP/1.1 200' "$TMP/s5.h"
+
+stream Start '{"process":{"cmd":"/bin/ls"}}' "$TMP/s6" -H "Authorization: Basic $(printf 'no-such-user-x:' | base64 -w0)"
+check "Start: unknown user is unauthenticated" "$TMP/s6" has "$TMP/s6" '"code":"unauthenticated"'
+
+printf '\x00\x00\x00\x00\x09{}' | curl -s -X POST "$P/Start" -H 'Content-Type: application/connect+json' \
+    -H "$AUTH" --data-binary @- -o "$TMP/s7"
+check "Start: truncated envelope is invalid_argument" "$TMP/s7" has "$TMP/s7" '"code":"invalid_argument"'
+
+t0=$(date +%s%N)
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo early; exec sleep 30"],"tag":"dl"}}' "$TMP/s8" \
+    -H "$AUTH" -H 'Connect-Timeout-Ms: 700'
+t1=$(date +%s%N)
+check "Start: Connect-Timeout-Ms ends the stream with deadline_exceeded" "$TMP/s8" has "$TMP/s8" \
+    '{"error":{"code":"deadline_exceeded"'
+check "Start: deadline honoured in time (<3 s)" "$TMP/s8" test $(((t1 - t0) / 1000000)) -lt 3000
+dlpid=$(pid_of "$TMP/s8")
+sleep 0.2
+check "Start: deadline kills the process" "$TMP/s8" test ! -e "/proc/$dlpid/cmdline" -o "$(cat /proc/"$dlpid"/stat 2>/dev/null | awk '{print $3}')" = Z
+
+stream Start '{"process":{"cmd":"/bin/sleep","args":["2.3"]}}' "$TMP/s9" -H "$AUTH" -H 'Keepalive-Ping-Interval: 1'
+check "Start: keepalive events during silence" "$TMP/s9" test "$(grep -ao '"keepalive":{}' "$TMP/s9" | wc -l)" -ge 2
+
+rm -f "$TMP/survived"
+stream Start "{\"process\":{\"cmd\":\"/bin/sh\",\"args\":[\"-c\",\"sleep 1; echo yes > $TMP/survived\"]}}" "$TMP/s10" \
+    -H "$AUTH" --max-time 0.4
+sleep 1.5
+check "Start: client disconnect does not kill the process" "$TMP/s10" test "$(cat "$TMP/survived" 2>/dev/null)" = yes
+
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","head -c 3000000 /dev/zero | tr \\\\0 a"]}}' "$TMP/s11" -H "$AUTH"
+check "Start: 3 MB of output arrives complete" "$TMP/s11" test "$(data_of "$TMP/s11" | wc -c)" = 3000000
+big=$(grep -ao '"stdout":"[^"]*"' "$TMP/s11" | awk '{ if (length($0) > m) m = length($0) } END { print m }')
+check "Start: data chunks are at most 32 KiB" "$TMP/s11" test "$big" -le $((32768 * 4 / 3 + 16))
+
+# ---------------------------------------------------------------- process table
+stream Start '{"process":{"cmd":"/bin/cat"},"tag":"cat1"}' "$TMP/c1" -H "$AUTH" &
+SPID=$!
+for _ in $(seq 30); do [ -s "$TMP/c1" ] && break; sleep 0.1; done
+cpid=$(pid_of "$TMP/c1")
+code=$(unary List '{}' "$TMP/l1")
+check "List shows the running process with config and tag" "$TMP/l1" has "$TMP/l1" \
+    "{\"config\":{\"cmd\":\"/bin/cat\",\"args\":[],\"envs\":{}},\"pid\":$cpid,\"tag\":\"cat1\"}"
+stream Connect "{\"process\":{\"pid\":$cpid}}" "$TMP/c2" &
+CPID=$!
+sleep 0.3
+code=$(unary SendInput "{\"process\":{\"pid\":$cpid},\"input\":{\"stdin\":\"$(printf 'hello\n' | base64 -w0)\"}}" "$TMP/u1")
+check "SendInput answers 200 {}" "$TMP/u1" test "$code" = 200 -a "$(cat "$TMP/u1")" = "{}"
+code=$(unary SendInput '{"process":{"pid":999999},"input":{"stdin":"eA=="}}' "$TMP/u2")
+check "SendInput to unknown pid is 404 not_found" "$TMP/u2" test "$code" = 404 -a \
+    "$(cat "$TMP/u2")" = '{"code":"not_found","message":"process with pid 999999 not found"}'
+sleep 0.2
+code=$(unary CloseStdin '{"process":{"tag":"cat1"}}' "$TMP/u3")
+check "CloseStdin answers 200" "$TMP/u3" test "$code" = 200
+wait "$SPID" "$CPID"
+check "stdin reaches the process and its output the Start stream" "$TMP/c1" test "$(data_of "$TMP/c1")" = hello
+check "Connect stream gets start, live output and end" "$TMP/c2" \
+    test "$(data_of "$TMP/c2")" = hello -a "$(pid_of "$TMP/c2")" = "$cpid"
+well_formed_ok "$TMP/c2" || notok "Connect stream well formed" "$TMP/c2"
+stream Connect "{\"process\":{\"pid\":$cpid}}" "$TMP/c3"
+check "late Connect to a finished process gets start + end" "$TMP/c3" has "$TMP/c3" '"end":{"exited":true'
+
+stream Start '{"process":{"cmd":"/bin/sleep","args":["30"]},"tag":"sl"}' "$TMP/k1" -H "$AUTH" &
+SPID=$!
+sleep 0.3
+code=$(unary SendSignal '{"process":{"tag":"sl"},"signal":"SIGNAL_SIGKILL"}' "$TMP/k2")
+wait "$SPID"
+check "SendSignal SIGKILL ends the process" "$TMP/k1" has "$TMP/k1" '"status":"signal: killed"'
+code=$(unary SendSignal '{"process":{"tag":"sl"},"signal":"SIGNAL_SIGKILL"}' "$TMP/k3")
+check "SendSignal to a finished process is not_found" "$TMP/k3" test "$code" = 404
+
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","tty; stty size"]},"pty":{"size":{"cols":91,"rows":27}}}' "$TMP/p1" -H "$AUTH"
+check "PTY: output as pty bytes from a real terminal of the asked size" "$TMP/p1" \
+    sh -c "[ \"\$(cat)\" != '' ]" < <(data_of "$TMP/p1" pty | grep -a '27 91')
+
+# ---------------------------------------------------------------- /init + token
+code=$(curl -s -o "$TMP/i0" -w '%{http_code}' -X POST "$B/init" -d '{"envVars":')
+check "/init malformed JSON is 400" "$TMP/i0" test "$code" = 400
+code=$(curl -s -o "$TMP/i1" -w '%{http_code}' -X POST "$B/init" \
+    -d "{\"envVars\":{\"FOO\":\"bar\"},\"accessToken\":\"tok123\",\"defaultUser\":\"$ME\",\"sandboxID\":\"itest\",\"templateID\":\"tpl\"}")
+check "/init is 204" "$TMP/i1" test "$code" = 204
+code=$(curl -s -o "$TMP/i2" -w '%{http_code}' "$B/envs")
+check "token required on /envs (401)" "$TMP/i2" test "$code" = 401
+code=$(curl -s -o "$TMP/i3" -w '%{http_code}' -H 'X-Access-Token: tok123' "$B/envs")
+check "/envs with token has init env" "$TMP/i3" has "$TMP/i3" '"E2B_SANDBOX_ID":"itest"'
+code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
+check "/health needs no token" /dev/null test "$code" = 204
+code=$(curl -s -o "$TMP/i4" -w '%{http_code}' -X POST "$B/init" -d '{}')
+check "/init with a token set requires it (401)" "$TMP/i4" test "$code" = 401
+code=$(unary List '{}' "$TMP/i5")
+check "unary RPC without token is 401 unauthenticated" "$TMP/i5" test "$code" = 401 -a -n "$(grep -o unauthenticated "$TMP/i5")"
+stream Start '{"process":{"cmd":"/bin/true"}}' "$TMP/i6"
+check "stream RPC without token: 200 + unauthenticated end-stream" "$TMP/i6" has "$TMP/i6" '"code":"unauthenticated"'
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo $FOO $E2B_SANDBOX_ID $USER"]}}' "$TMP/i7" -H 'X-Access-Token: tok123'
+check "default user and global env apply to processes" "$TMP/i7" test "$(data_of "$TMP/i7")" = "bar itest $ME"
+
+# ---------------------------------------------------------------- cube-init
+"$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
+INIT_PID=$!
+up() { curl -s -o /dev/null "http://127.0.0.1:$((PORT + 1))/health"; }
+for _ in $(seq 50); do up && break; sleep 0.1; done
+check "cube-init starts envd" "$TMP/init.log" up
+child=$(pgrep -P "$INIT_PID" | head -1)
+[ -n "$child" ] && kill -9 "$child"
+sleep 0.5
+for _ in $(seq 50); do up && break; sleep 0.1; done
+check "cube-init restarts a crashed envd" "$TMP/init.log" up
+child=$(pgrep -P "$INIT_PID" | head -1)
+kill -TERM "$INIT_PID"
+for _ in $(seq 60); do kill -0 "$INIT_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$INIT_PID" 2>/dev/null; then
+    notok "cube-init exits on SIGTERM" "$TMP/init.log"
+else
+    wait "$INIT_PID" 2>/dev/null
+    INIT_PID=
+    check "cube-init exits on SIGTERM and takes envd along" "$TMP/init.log" \
+        test -n "$child" -a ! -e "/proc/$child"
+fi
+
+# A clean stop, so that LeakSanitizer (SAN=1 builds) gets to report too.
+kill -TERM "$ENVD_PID"
+wait "$ENVD_PID"
+rc=$?
+ENVD_PID=
+check "envd exits 0 on SIGTERM" "$TMP/envd.log" test "$rc" = 0
+if grep -q 'ERROR: .*Sanitizer\|runtime error:' "$TMP/envd.log" "$TMP/init.log"; then
+    notok "no sanitizer reports in the envd log" "$TMP/envd.log"
+else
+    ok "no sanitizer reports in the envd log"
+fi
+[ "$FAILS" = 0 ]

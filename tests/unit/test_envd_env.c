@@ -1,0 +1,106 @@
+/* /init state: validation is all-or-nothing, envVars replace, token follows the
+ * body, E2B_* variables are always present and win. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "envd_env.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    envd_env_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    envd_env_free();
+    return 0;
+}
+
+static int apply(const char *text)
+{
+    char err[256];
+    json_t *body = json_loads(text, 0, NULL);
+    int rc;
+
+    assert_non_null(body);
+    rc = envd_env_apply_init(body, err, sizeof(err));
+    json_decref(body);
+    return rc;
+}
+
+static const char *env(const char *k)
+{
+    return json_string_value(json_object_get(envd_env_global(), k));
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    assert_null(envd_env_access_token());
+    assert_string_equal(envd_env_default_user(), "user");
+    assert_null(envd_env_default_workdir());
+    assert_string_equal(env("E2B_SANDBOX"), "true");
+    assert_int_equal(json_object_size(envd_env_global()), 1);
+}
+
+static void test_full_init(void **state)
+{
+    (void)state;
+    assert_int_equal(apply("{\"envVars\":{\"FOO\":\"bar\",\"E2B_SANDBOX\":\"no\"},"
+                           "\"accessToken\":\"tok\",\"defaultUser\":\"root\","
+                           "\"defaultWorkdir\":\"/w\",\"sandboxID\":\"iabc\","
+                           "\"templateID\":\"t1\",\"timestamp\":\"x\"}"),
+                     0);
+    assert_string_equal(envd_env_access_token(), "tok");
+    assert_string_equal(envd_env_default_user(), "root");
+    assert_string_equal(envd_env_default_workdir(), "/w");
+    assert_string_equal(env("FOO"), "bar");
+    assert_string_equal(env("E2B_SANDBOX"), "true");
+    assert_string_equal(env("E2B_SANDBOX_ID"), "iabc");
+    assert_string_equal(env("E2B_TEMPLATE_ID"), "t1");
+
+    /* Second init: envVars replace, token absent clears it, empty strings and
+     * absent fields keep the user/workdir/ids. */
+    assert_int_equal(apply("{\"envVars\":{\"X\":\"1\"},\"defaultUser\":\"\"}"), 0);
+    assert_null(envd_env_access_token());
+    assert_string_equal(envd_env_default_user(), "root");
+    assert_null(env("FOO"));
+    assert_string_equal(env("X"), "1");
+    assert_string_equal(env("E2B_SANDBOX_ID"), "iabc");
+
+    /* No envVars: previous ones stay. */
+    assert_int_equal(apply("{}"), 0);
+    assert_string_equal(env("X"), "1");
+}
+
+static void test_invalid_changes_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(apply("{\"accessToken\":\"tok\",\"envVars\":{\"A\":\"1\"}}"), 0);
+    assert_int_equal(apply("{\"accessToken\":\"new\",\"envVars\":{\"A\":2}}"), -1);
+    assert_int_equal(apply("{\"accessToken\":\"new\",\"envVars\":{\"A=B\":\"x\"}}"), -1);
+    assert_int_equal(apply("{\"accessToken\":\"new\",\"envVars\":[]}"), -1);
+    assert_int_equal(apply("{\"accessToken\":5}"), -1);
+    assert_int_equal(apply("{\"defaultUser\":true}"), -1);
+    assert_int_equal(apply("[]"), -1);
+    assert_string_equal(envd_env_access_token(), "tok");
+    assert_string_equal(env("A"), "1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_init, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
