@@ -38,7 +38,8 @@ $(NGX_CUBE_TREE)/objs/Makefile: $(NGX_CUBE_TREE)/.copied ngx_cube_module/config 
 $(NGX_CUBE_SO): $(NGX_CUBE_TREE)/objs/Makefile $(NGX_CUBE_DEPS)
 	$(MAKE) -C $(NGX_CUBE_TREE) -f objs/Makefile modules
 	@mkdir -p $(dir $@)
-	cp $(NGX_CUBE_TREE)/objs/ngx_cube_module.so $@
+	@# new inode (cp + mv): a running nginx keeps its mapping of the old file intact
+	cp $(NGX_CUBE_TREE)/objs/ngx_cube_module.so $@.tmp && mv -f $@.tmp $@
 
 # ---------------------------------------------------------------- unit tests
 # Always ASan+UBSan, whatever SAN says; objects apart from the module's.

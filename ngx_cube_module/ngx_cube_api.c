@@ -206,6 +206,11 @@ static void op_respond(ngx_cube_op_t *op, ngx_uint_t status, const char *body, s
     }
     op->responded = 1;
     c = r->connection;
+    /* A create answered before its body was read (401, 503): drop the body so the
+     * connection can be kept alive. A no-op when the body was read or discarded. */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
     rc = ngx_cube_send_json(r, status, CT_JSON, body, len);
     ngx_http_finalize_request(r, rc);
     if (op->async) {
@@ -1113,6 +1118,34 @@ static void op_start_list(ngx_cube_op_t *op)
 
 /* ================================================================ auth + dispatch */
 
+static void ngx_cube_api_body_handler(ngx_http_request_t *r);
+
+/* Read the create body only once the key is known good, so an unauthenticated client
+ * cannot make nginx spool a large (chunked) body. Called with the content handler's
+ * reference on the request held; hands it over to the body reader. */
+static void op_read_body(ngx_cube_op_t *op)
+{
+    ngx_http_request_t *r = op->r;
+    ngx_int_t rc;
+
+    if (r == NULL) {
+        return;
+    }
+    r->request_body_in_single_buf = 1;
+    rc = ngx_http_read_client_request_body(r, ngx_cube_api_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        op_error(op, (ngx_uint_t) rc,
+                 rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE ? "Request body too large"
+                 : rc == NGX_HTTP_REQUEST_TIME_OUT      ? "Request body timed out"
+                                                        : "Cannot read the request body");
+        return;
+    }
+    /* The body reader holds its own reference now: drop ours (the request stays). */
+    if (op->r) {
+        ngx_http_finalize_request(op->r, NGX_DONE);
+    }
+}
+
 static void step_auth(ngx_cube_op_t *op, redisReply *reply)
 {
     const char *argv[4];
@@ -1129,7 +1162,7 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
     switch (op->m.route) {
     case CUBE_ROUTE_CREATE_V1:
     case CUBE_ROUTE_CREATE_V2:
-        op_start_create(op);
+        op_read_body(op);
         return;
     case CUBE_ROUTE_GET:
         argv[0] = "HGETALL";
@@ -1168,7 +1201,8 @@ static void op_start_auth(ngx_cube_op_t *op)
     }
 }
 
-/* Body read: copy it (memory or temp file) into op memory, then authenticate. */
+/* Body read (after authentication): copy it (memory or temp file) into op memory,
+ * then create. */
 static void ngx_cube_api_body_handler(ngx_http_request_t *r)
 {
     ngx_cube_op_t *op = ngx_http_get_module_ctx(r, ngx_cube_module);
@@ -1215,7 +1249,7 @@ static void ngx_cube_api_body_handler(ngx_http_request_t *r)
     }
     *p = '\0';
     op->body_len = (size_t) (p - (u_char *) op->body);
-    op_start_auth(op);
+    op_start_create(op);
 
 done:
     op->busy--;
@@ -1358,20 +1392,12 @@ ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r)
         cube_sha256_hex(key->value.data, key->value.len, op->key_hash);
     }
 
-    if (m.route == CUBE_ROUTE_CREATE_V1 || m.route == CUBE_ROUTE_CREATE_V2) {
-        r->request_body_in_single_buf = 1;
-        rc = ngx_http_read_client_request_body(r, ngx_cube_api_body_handler);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+    if (m.route != CUBE_ROUTE_CREATE_V1 && m.route != CUBE_ROUTE_CREATE_V2) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
             op->responded = 1;
             return rc;
         }
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        op->responded = 1;
-        return rc;
     }
 
     r->main->count++;
