@@ -63,7 +63,7 @@ int cube_sandbox_id_normalize(const char *in, size_t len, char *out)
 }
 
 static const char *const not_impl_subpaths[] = {
-    "timeout", "pause", "connect", "resume", "refreshes", "metrics",
+    "pause", "resume", "refreshes", "metrics",
     "network", "fork",  "snapshots", "logs", NULL};
 
 static void set_405(cube_route_match_t *m, const char *allow)
@@ -141,9 +141,22 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
         return;
     }
 
-    /* /sandboxes/{id}/<sub>: known E2B operations this version does not serve. */
     p += idlen + 1;
     plen -= idlen + 1;
+    if (str_eq(p, plen, "timeout") || str_eq(p, plen, "connect")) {
+        int connect = p[0] == 'c';
+        if (v2 && !connect)
+            return;
+        m->route = connect ? (v2 ? CUBE_ROUTE_CONNECT_V2 : CUBE_ROUTE_CONNECT_V1)
+                           : CUBE_ROUTE_TIMEOUT;
+        if (method == CUBE_M_POST)
+            m->status = 0;
+        else
+            set_405(m, "POST");
+        return;
+    }
+
+    /* /sandboxes/{id}/<sub>: known E2B operations this version does not serve. */
     for (size_t i = 0; not_impl_subpaths[i]; i++) {
         size_t n = strlen(not_impl_subpaths[i]);
         if (plen >= n && memcmp(p, not_impl_subpaths[i], n) == 0 &&
@@ -329,6 +342,51 @@ bad:
 bad_rc:
     json_decref(root);
     cube_create_req_free(out);
+    return rc;
+}
+
+int cube_timeout_body_parse(const char *body, size_t len, int required, long long dflt,
+                            long long *out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    int rc = 400;
+
+    root = len ? json_loadb(body, len, 0, &jerr) : json_object();
+    if (root == NULL) {
+        snprintf(err, errlen, "Error when parsing request: %s", jerr.text);
+        return 400;
+    }
+    if (!json_is_object(root)) {
+        copy_str(err, errlen, "Error when parsing request: body must be a JSON object");
+        goto out;
+    }
+    v = json_object_get(root, "timeout");
+    if (v == NULL || json_is_null(v)) {
+        if (required) {
+            copy_str(err, errlen, "'timeout' is required");
+            goto out;
+        }
+        *out = dflt;
+        rc = 0;
+        goto out;
+    }
+    if (!json_is_integer(v)) {
+        copy_str(err, errlen, "'timeout' must be an integer number of seconds");
+        goto out;
+    }
+    *out = json_integer_value(v);
+    if (*out <= 0) {
+        copy_str(err, errlen, "Timeout must be greater than 0 seconds");
+        goto out;
+    }
+    if (*out > CUBE_GW_MAX_TIMEOUT) {
+        copy_str(err, errlen, "Timeout cannot be greater than 24 hours");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
     return rc;
 }
 

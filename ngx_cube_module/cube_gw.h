@@ -27,6 +27,9 @@ enum cube_route {
     CUBE_ROUTE_LIST_V2,      /* GET /v2/sandboxes */
     CUBE_ROUTE_GET,          /* GET /sandboxes/{id} */
     CUBE_ROUTE_DELETE,       /* DELETE /sandboxes/{id} */
+    CUBE_ROUTE_TIMEOUT,      /* POST /sandboxes/{id}/timeout */
+    CUBE_ROUTE_CONNECT_V1,   /* POST /sandboxes/{id}/connect */
+    CUBE_ROUTE_CONNECT_V2,   /* POST /v2/sandboxes/{id}/connect */
     CUBE_ROUTE_NOT_IMPLEMENTED /* a known E2B path this version does not serve: 501 */
 };
 
@@ -77,6 +80,12 @@ typedef struct {
 int cube_create_parse(const char *body, size_t len, int v2, cube_create_req_t *out,
                       char *err, size_t errlen);
 void cube_create_req_free(cube_create_req_t *req);
+
+/* Body {"timeout":N} of set-timeout / connect. required: absent timeout is an error
+ * (set-timeout, v1 connect); else dflt is used. Empty body = "{}". Returns 0 with
+ * *out set (1..86400), or 400 with err. */
+int cube_timeout_body_parse(const char *body, size_t len, int required, long long dflt,
+                            long long *out, char *err, size_t errlen);
 
 /* The JSON body for the worker's POST /sandboxes. Returns malloc'd text or NULL. */
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,

@@ -63,6 +63,12 @@ struct ngx_cube_op_s {
     char sb_addr[64];
     int64_t started_ms;
 
+    /* set-timeout / connect */
+    long long timeout;
+    char end_at[32];
+    cube_sb_record_t rec;
+    char **rec_kv;
+
     /* list */
     cube_list_query_t q;
     unsigned q_parsed:1;
@@ -925,6 +931,148 @@ static void step_delete_lookup(ngx_cube_op_t *op, redisReply *reply)
     }
 }
 
+/* ================================================================ set-timeout + connect */
+
+/* Set a field of cube:sb:<id> only while the record exists (a concurrent kill must not
+ * leave a half record behind). Returns 1 / 0. */
+static const char ngx_cube_set_if_exists[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0";
+
+static void step_timeout_set(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        op_not_found(op);
+        return;
+    }
+    op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
+}
+
+static ngx_int_t op_set_end_at(ngx_cube_op_t *op, ngx_cube_step_pt step)
+{
+    const char *argv[6];
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_cube_set_if_exists;
+    argv[2] = "1";
+    argv[3] = op_key(op, "cube:sb:", op->m.id, "");
+    argv[4] = "end_at";
+    argv[5] = op->end_at;
+    if (argv[3] == NULL) {
+        return NGX_ERROR;
+    }
+    return op_redis(op, step, 6, argv);
+}
+
+static void op_start_timeout(ngx_cube_op_t *op)
+{
+    char err[256];
+    int rc;
+
+    rc = cube_timeout_body_parse(op->body, op->body_len, 1, 0, &op->timeout, err, sizeof(err));
+    if (rc != 0) {
+        op_error(op, (ngx_uint_t) rc, err);
+        return;
+    }
+    cube_rfc3339_ms(cube_now_ms() + op->timeout * 1000, op->end_at, sizeof(op->end_at));
+    if (op_set_end_at(op, step_timeout_set) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
+static void op_connect_respond(ngx_cube_op_t *op)
+{
+    char token[CUBE_SHA256_HEX_LEN + 1];
+    char *s;
+
+    if (ngx_cube_envd_token(op->mcf, op->m.id, token) != NGX_OK) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "token generation failed");
+        return;
+    }
+    s = cube_json_sandbox(op->m.id, op->rec.template_id ? op->rec.template_id : "",
+                          op->rec.alias, op->rec.client_id ? op->rec.client_id : op->rec.node,
+                          op->rec.envd_version, token);
+    if (s == NULL) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    op_respond(op, NGX_HTTP_OK, s, ngx_strlen(s));
+    free(s);
+}
+
+static void step_connect_extend(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        op_not_found(op);
+        return;
+    }
+    op_connect_respond(op);
+}
+
+static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)
+{
+    int64_t cur = 0, want;
+    size_t n;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    op->rec_kv = op_copy_pairs(op, reply, &n);
+    if (op->rec_kv == NULL || n == 0) {
+        op_not_found(op);
+        return;
+    }
+    cube_sb_record_from_pairs((const char *const *) op->rec_kv, n, &op->rec);
+    if (op->rec.state && ngx_strcmp(op->rec.state, "paused") == 0) {
+        op_error(op, NGX_HTTP_NOT_IMPLEMENTED,
+                 "Resuming a paused sandbox is not implemented by this Cube version");
+        return;
+    }
+    if (op->rec.state && *op->rec.state && ngx_strcmp(op->rec.state, "running") != 0) {
+        op_error(op, NGX_HTTP_CONFLICT,
+                 "The sandbox is still transitioning. Try again in a moment.");
+        return;
+    }
+    /* The end time is extended, never shortened. */
+    want = cube_now_ms() + op->timeout * 1000;
+    if (op->rec.end_at && cube_rfc3339_parse(op->rec.end_at, &cur) == 0 && cur >= want) {
+        op_connect_respond(op);
+        return;
+    }
+    cube_rfc3339_ms(want, op->end_at, sizeof(op->end_at));
+    if (op_set_end_at(op, step_connect_extend) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
+static void op_start_connect(ngx_cube_op_t *op)
+{
+    char err[256];
+    const char *argv[2];
+    int rc;
+
+    rc = cube_timeout_body_parse(op->body, op->body_len, op->m.route == CUBE_ROUTE_CONNECT_V1,
+                                 op->mcf->default_timeout, &op->timeout, err, sizeof(err));
+    if (rc != 0) {
+        op_error(op, (ngx_uint_t) rc, err);
+        return;
+    }
+    argv[0] = "HGETALL";
+    argv[1] = op_key(op, "cube:sb:", op->m.id, "");
+    if (argv[1] == NULL || op_redis(op, step_connect_lookup, 2, argv) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
 /* ================================================================ list */
 
 static int list_item_cmp_desc(const void *a, const void *b)
@@ -1162,6 +1310,9 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
     switch (op->m.route) {
     case CUBE_ROUTE_CREATE_V1:
     case CUBE_ROUTE_CREATE_V2:
+    case CUBE_ROUTE_TIMEOUT:
+    case CUBE_ROUTE_CONNECT_V1:
+    case CUBE_ROUTE_CONNECT_V2:
         op_read_body(op);
         return;
     case CUBE_ROUTE_GET:
@@ -1249,7 +1400,18 @@ static void ngx_cube_api_body_handler(ngx_http_request_t *r)
     }
     *p = '\0';
     op->body_len = (size_t) (p - (u_char *) op->body);
-    op_start_create(op);
+    switch (op->m.route) {
+    case CUBE_ROUTE_TIMEOUT:
+        op_start_timeout(op);
+        break;
+    case CUBE_ROUTE_CONNECT_V1:
+    case CUBE_ROUTE_CONNECT_V2:
+        op_start_connect(op);
+        break;
+    default:
+        op_start_create(op);
+        break;
+    }
 
 done:
     op->busy--;
@@ -1307,6 +1469,13 @@ static int ngx_cube_is_routed(ngx_http_request_t *r, ngx_cube_main_conf_t *mcf)
     return 0;
 }
 
+static int ngx_cube_route_has_body(enum cube_route route)
+{
+    return route == CUBE_ROUTE_CREATE_V1 || route == CUBE_ROUTE_CREATE_V2
+           || route == CUBE_ROUTE_TIMEOUT || route == CUBE_ROUTE_CONNECT_V1
+           || route == CUBE_ROUTE_CONNECT_V2;
+}
+
 ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r)
 {
     ngx_cube_main_conf_t *mcf = ngx_http_get_module_main_conf(r, ngx_cube_module);
@@ -1358,7 +1527,7 @@ ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r)
         if (key == NULL || key->value.len == 0) {
             return ngx_cube_api_simple(r, NGX_HTTP_UNAUTHORIZED, "Invalid API key");
         }
-        if ((m.route == CUBE_ROUTE_CREATE_V1 || m.route == CUBE_ROUTE_CREATE_V2)
+        if (ngx_cube_route_has_body(m.route)
             && r->headers_in.content_length_n > mcf->api_max_body)
         {
             return ngx_cube_api_simple(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -1392,7 +1561,7 @@ ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r)
         cube_sha256_hex(key->value.data, key->value.len, op->key_hash);
     }
 
-    if (m.route != CUBE_ROUTE_CREATE_V1 && m.route != CUBE_ROUTE_CREATE_V2) {
+    if (!ngx_cube_route_has_body(m.route)) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             op->responded = 1;

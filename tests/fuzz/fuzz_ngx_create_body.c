@@ -27,6 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    {
+        long long t = 0;
+        if (cube_timeout_body_parse((const char *)data, size, 0, 300, &t, err, sizeof(err)) == 0 &&
+            (t <= 0 || t > CUBE_GW_MAX_TIMEOUT))
+            abort();
+    }
     if (cube_list_query_parse((const char *)data, size, 1, &q, err, sizeof(err)) == 0) {
         cube_sb_record_t rec;
         memset(&rec, 0, sizeof(rec));

@@ -77,8 +77,19 @@ static void test_route_ids(void **state)
 
     cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/timeout"), &m);
     assert_int_equal(m.status, 0);
-    assert_int_equal(m.route, CUBE_ROUTE_NOT_IMPLEMENTED);
+    assert_int_equal(m.route, CUBE_ROUTE_TIMEOUT);
+    assert_string_equal(m.id, "iabc");
+    cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/timeout"), &m);
+    assert_int_equal(m.status, 405);
     cube_route_match(CUBE_M_POST, S("/v2/sandboxes/iabc/connect"), &m);
+    assert_int_equal(m.route, CUBE_ROUTE_CONNECT_V2);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc-cl/connect"), &m);
+    assert_int_equal(m.route, CUBE_ROUTE_CONNECT_V1);
+    assert_string_equal(m.id, "iabc");
+    cube_route_match(CUBE_M_POST, S("/v2/sandboxes/iabc/timeout"), &m);
+    assert_int_equal(m.status, 404);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/pause"), &m);
+    assert_int_equal(m.status, 0);
     assert_int_equal(m.route, CUBE_ROUTE_NOT_IMPLEMENTED);
     cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/unknown"), &m);
     assert_int_equal(m.status, 404);
@@ -198,6 +209,27 @@ static void test_create_edge(void **state)
     assert_int_equal(cube_create_parse(S("{\"timeout\":60.0}"), 1, &req, err, sizeof(err)), 0);
     assert_int_equal(req.timeout, 60);
     cube_create_req_free(&req);
+}
+
+static void test_timeout_body(void **state)
+{
+    long long t = 0;
+    char err[128];
+    (void)state;
+
+    assert_int_equal(cube_timeout_body_parse(S("{\"timeout\":5}"), 1, 0, &t, err, sizeof(err)), 0);
+    assert_true(t == 5);
+    assert_int_equal(cube_timeout_body_parse(S("{}"), 0, 300, &t, err, sizeof(err)), 0);
+    assert_true(t == 300);
+    assert_int_equal(cube_timeout_body_parse("", 0, 0, 300, &t, err, sizeof(err)), 0);
+    assert_true(t == 300);
+    assert_int_equal(cube_timeout_body_parse(S("{\"memory\":false}"), 0, 300, &t, err, sizeof(err)), 0);
+    assert_int_equal(cube_timeout_body_parse(S("{}"), 1, 0, &t, err, sizeof(err)), 400);
+    assert_int_equal(cube_timeout_body_parse(S("{\"timeout\":0}"), 1, 0, &t, err, sizeof(err)), 400);
+    assert_int_equal(cube_timeout_body_parse(S("{\"timeout\":86401}"), 1, 0, &t, err, sizeof(err)), 400);
+    assert_int_equal(cube_timeout_body_parse(S("{\"timeout\":\"5\"}"), 1, 0, &t, err, sizeof(err)), 400);
+    assert_int_equal(cube_timeout_body_parse(S("{"), 1, 0, &t, err, sizeof(err)), 400);
+    assert_int_equal(cube_timeout_body_parse(S("7"), 1, 0, &t, err, sizeof(err)), 400);
 }
 
 static void test_worker_body(void **state)
@@ -441,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_create_full),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_create_edge),
+        cmocka_unit_test(test_timeout_body),
         cmocka_unit_test(test_worker_body),
         cmocka_unit_test(test_json_docs),
         cmocka_unit_test(test_record_detail),
