@@ -43,6 +43,7 @@ struct ngx_cube_op_s {
     unsigned async:1;            /* past the content handler's own call */
     unsigned tried_eval:1;
     unsigned placed:1;           /* node's sandboxes counter was incremented */
+    unsigned worker_killed:1;    /* the worker destroyed the sandbox (2xx on DELETE) */
 
     cube_route_match_t m;
     char *key_hash;              /* sha256 hex of X-API-Key */
@@ -834,8 +835,9 @@ static void step_delete_del(ngx_cube_op_t *op, redisReply *reply)
         op_redis_down(op);
         return;
     }
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-        /* A concurrent kill removed it first. */
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0 && !op->worker_killed) {
+        /* A concurrent kill removed it first. (When this call's worker request did the
+         * destroying, the worker may already have dropped the record itself.) */
         op_not_found(op);
         return;
     }
@@ -871,6 +873,7 @@ static void step_delete_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
         op_error(op, (status >= 400 && status <= 599) ? status : NGX_HTTP_BAD_GATEWAY, msg);
         return;
     }
+    op->worker_killed = (status >= 200 && status < 300);
     argv[0] = "DEL";
     argv[1] = op_key(op, "cube:sb:", op->m.id, "");
     if (argv[1] == NULL || op_redis(op, step_delete_del, 2, argv) != NGX_OK) {
