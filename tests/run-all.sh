@@ -52,7 +52,10 @@ else
 fi
 
 # 2. Bring the stack up exactly as make run does.
+# A stack left running (perhaps a non-sanitizer `make run`) is stopped first, so the
+# tests run against the build under test from a clean state.
 say "starting the stack (SAN=$SAN)"
+bash "$ROOT/deploy/stop.sh" >"$RESULTS/stop-before.log" 2>&1
 if ! bash "$ROOT/deploy/run.sh" >"$RESULTS/run.log" 2>&1; then
     tail -30 "$RESULTS/run.log"
     fail_setup "make run"

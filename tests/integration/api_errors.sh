@@ -27,8 +27,10 @@ api POST /sandboxes -d '{"templateID":"does-not-exist"}'
 expect_error "unknown template is 404 (v1)" 404
 api POST /v2/sandboxes -d '{"templateID":"does-not-exist"}'
 expect_error "unknown template is 404 (v2)" 404
-big=$(head -c 3000000 /dev/zero | tr '\0' 'a')
-api POST /v2/sandboxes --data-binary "{\"templateID\":\"base\",\"metadata\":{\"x\":\"$big\"}}"
+bigfile=$(mktemp)
+{ printf '{"templateID":"base","metadata":{"x":"'; head -c 3000000 /dev/zero | tr '\0' 'a'; printf '"}}'; } >"$bigfile"
+api POST /v2/sandboxes --data-binary "@$bigfile"
+rm -f "$bigfile"
 expect_error "an oversized body is 413" 413
 
 api GET /sandboxes/iunknown0000000000000
