@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# cube-worker with the ns driver, end to end against the real kernel: create, what the
+# host sees (netns, veth, cgroups, uid shift, envd), Redis registration, API errors,
+# worker kill -9 + re-adoption, init dying on its own, DELETE leaving nothing behind,
+# --teardown-all.
+#
+# Runs its own worker (and Redis, if redis-server exists) on a private socket, state
+# dir, cgroup name and slot range under /tmp, so it never touches a running stack;
+# templates are read (never written) from $CUBE_TEMPLATES (/var/lib/cube/templates).
+# Kills only processes it started. Needs root, build/bin/cube-{worker,init,envd}
+# (SAN=1: build/san/bin). Usage: sudo bash tests/integration/worker_ns.sh
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/tests/lib.sh"
+
+SAN=${SAN:-0}
+if [ "$SAN" = 1 ]; then BIN="$ROOT/build/san/bin"; else BIN="$ROOT/build/bin"; fi
+WORKER="$BIN/cube-worker"
+ENVD_BIN=${CUBE_WORKER_TEST_BIN_DIR:-$BIN}
+TEMPLATES=${CUBE_TEMPLATES:-/var/lib/cube/templates}
+CG=cubetest$$
+SLOTS=16300-16383
+T=$(mktemp -d /tmp/cube-worker-test.XXXXXX)
+chmod 755 "$T" # the sandbox's root (host uid 100000) must traverse to its layers
+SOCK="$T/worker.sock"
+STATE="$T/state"
+WPID=""
+RPID=""
+
+w() { curl -s --max-time 20 --unix-socket "$SOCK" "$@"; }
+# wreq METHOD PATH [curl args]: sets CODE and BODY.
+wreq() {
+    local m=$1 p=$2 out
+    shift 2
+    out=$(w -X "$m" -w '\n%{http_code}' "$@" "http://localhost$p")
+    CODE=${out##*$'\n'}
+    BODY=${out%$'\n'*}
+}
+# rc_ok NAME: ok if the previous command (list) succeeded.
+rc_ok() { if [ $? = 0 ]; then ok "$1"; else not_ok "$1"; fi; }
+rid() { echo "i$(tr -dc 'a-z0-9' </dev/urandom | head -c 20)"; }
+
+start_worker() {
+    "$WORKER" --socket "$SOCK" --state-dir "$STATE" --template-dir "$TEMPLATES" \
+        --redis "${REDIS_URL:-none}" --bin-dir "$ENVD_BIN" --slots "$SLOTS" \
+        --cgroup-name "$CG" --log-level debug >>"$T/worker.log" 2>&1 &
+    WPID=$!
+    for _ in $(seq 100); do
+        w http://localhost/health >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+stop_worker() { # SIGTERM (or $1) to the worker this script started, then wait
+    [ -n "$WPID" ] || return 0
+    kill "-${1:-TERM}" "$WPID" 2>/dev/null
+    wait "$WPID" 2>/dev/null
+    WPID=""
+}
+cleanup() {
+    stop_worker
+    "$WORKER" --teardown-all --state-dir "$STATE" --cgroup-name "$CG" >>"$T/worker.log" 2>&1
+    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+    if [ "$T_FAILED" = 0 ] && [ "${KEEP_LOGS:-0}" != 1 ]; then rm -rf "$T"; else
+        echo "# logs kept in $T" >&2
+    fi
+}
+trap cleanup EXIT
+
+cgroup_dirs() { # every cgroup directory of sandbox $1
+    if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+        ls -d "/sys/fs/cgroup/$CG/$1" 2>/dev/null
+    else
+        ls -d /sys/fs/cgroup/{cpu,memory,pids,freezer}/"$CG/$1" 2>/dev/null
+    fi
+}
+alive() { # pid $1 exists and is not a zombie (an unreaped init of a dead sandbox)
+    [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat"
+}
+# nothing_left ID SLOT PID: no trace of the sandbox anywhere on the host.
+nothing_left() {
+    local id=$1 slot=$2 pid=$3 what=""
+    ip netns list | grep -q "^cube-$id" && what+=" netns"
+    [ -e "/run/netns/cube-$id" ] && what+=" netns-file"
+    ip link show "vh$slot" >/dev/null 2>&1 && what+=" veth"
+    [ -n "$(cgroup_dirs "$id")" ] && what+=" cgroups"
+    grep -q "$id" /proc/self/mountinfo && what+=" mounts"
+    [ -e "$STATE/sandboxes/$id" ] && what+=" state-dir"
+    [ -n "$pid" ] && alive "$pid" && what+=" process"
+    [ -z "$what" ] && return 0
+    echo "# left behind for $id:$what" >&2
+    return 1
+}
+slot_of() { # 100.96.x.y -> slot
+    local a=$1 c d
+    c=$(echo "$a" | cut -d. -f3)
+    d=$(echo "$a" | cut -d. -f4)
+    echo $(((c * 256 + d) / 4))
+}
+
+# ---- prerequisites --------------------------------------------------------------
+if [ "$(id -u)" != 0 ]; then
+    not_ok "worker_ns needs root"
+    finish
+fi
+for b in "$WORKER" "$ENVD_BIN/cube-init" "$ENVD_BIN/cube-envd"; do
+    [ -x "$b" ] || {
+        not_ok "built: $b (run make)"
+        finish
+    }
+done
+TPL=""
+for j in "$TEMPLATES"/*/template.json; do
+    [ -e "$j" ] || continue
+    [ "$(jq -r .alias "$j")" = base ] && TPL=$(jq -r .templateID "$j")
+done
+[ -z "$TPL" ] && for j in "$TEMPLATES"/*/template.json; do
+    [ -e "$j" ] && TPL=$(jq -r .templateID "$j") && break
+done
+if [ -z "$TPL" ]; then
+    not_ok "a template exists in $TEMPLATES (make run builds base)"
+    finish
+fi
+SHIFT=$(jq -r '.uidShift // 100000' "$TEMPLATES/$TPL/template.json")
+
+if command -v redis-server >/dev/null; then
+    redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no \
+        --daemonize no >"$T/redis.log" 2>&1 &
+    RPID=$!
+    for _ in $(seq 50); do [ -S "$T/redis.sock" ] && break; sleep 0.05; done
+    REDIS_URL="unix:$T/redis.sock"
+fi
+r() { redis-cli -s "$T/redis.sock" "$@"; }
+
+# ---- start ----------------------------------------------------------------------
+check "worker starts and answers /health" start_worker
+wreq GET /health
+NODE=$(echo "$BODY" | jq -r .node)
+[ "$CODE" = 200 ] && [ "${NODE:0:1}" = n ]
+rc_ok "health names the node"
+ls -l "$SOCK" | grep -q '^srw-rw----' && ok "control socket is mode 0660" ||
+    not_ok "control socket is mode 0660"
+
+# ---- create ---------------------------------------------------------------------
+ID=$(rid)
+t0=$(date +%s%N)
+wreq POST /sandboxes -d "{\"sandboxID\":\"$ID\",\"templateID\":\"$TPL\",\"envVars\":{\"A\":\"b\"},\"accessToken\":\"tok\",\"cpuCount\":1,\"memoryMB\":256}"
+ms=$((($(date +%s%N) - t0) / 1000000))
+ADDR=$(echo "$BODY" | jq -r .address)
+PID=$(echo "$BODY" | jq -r .pid)
+SLOT=$(slot_of "$ADDR")
+[ "$CODE" = 201 ] && [ "$(echo "$BODY" | jq -r .state)" = running ]
+rc_ok "create answers 201 running (${ms} ms)"
+[ "$(echo "$BODY" | jq -r .envdPort)" = 49983 ] && [ "$PID" -gt 1 ]
+rc_ok "response has address, envdPort, pid"
+[ $(($(echo "$ADDR" | cut -d. -f4) % 4)) = 2 ] && [ "${ADDR%.*.*}" = 100.96 ]
+rc_ok "address is .2 of a 100.96.0.0/16 /30"
+ip netns list | grep -q "^cube-$ID"
+rc_ok "named netns cube-<id> exists"
+ip -o addr show "vh$SLOT" 2>/dev/null | grep -q "${ADDR%.*}.$((${ADDR##*.} - 1))/30" &&
+    ok "host veth vh$SLOT has the .1 address" || not_ok "host veth vh$SLOT has the .1 address"
+[ "$(ip netns exec "cube-$ID" ip -o -4 addr show eth0 | awk '{print $4}')" = "$ADDR/30" ] &&
+    ok "sandbox eth0 has the .2 address" || not_ok "sandbox eth0 has the .2 address"
+ip netns exec "cube-$ID" ip route | grep -q "^default via ${ADDR%.*}.$((${ADDR##*.} - 1))" &&
+    ok "default route via the host side" || not_ok "default route via the host side"
+dirs=$(cgroup_dirs "$ID")
+check "cgroup directories exist" [ -n "$dirs" ]
+ok_cg=1
+for d in $dirs; do grep -qx "$PID" "$d/cgroup.procs" || ok_cg=0; done
+check "init is in every sandbox cgroup" [ "$ok_cg" = 1 ]
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/$CG/$ID/memory.max" 2>/dev/null)" = 268435456 ]
+else
+    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/memory/$CG/$ID/memory.limit_in_bytes")" = 268435456 ]
+    check "cpu quota 1 core" [ "$(cat "/sys/fs/cgroup/cpu/$CG/$ID/cpu.cfs_quota_us")" = 100000 ]
+    check "pids.max 1024" [ "$(cat "/sys/fs/cgroup/pids/$CG/$ID/pids.max")" = 1024 ]
+fi
+check "init runs as host uid $SHIFT" [ "$(ps -o uid= -p "$PID" | tr -d ' ')" = "$SHIFT" ]
+check "root inside (whoami)" [ "$(nsenter -t "$PID" -a whoami 2>/dev/null)" = root ]
+check "hostname is the sandbox id" [ "$(nsenter -t "$PID" -a hostname 2>/dev/null)" = "$ID" ]
+check "pid namespace: init is pid 1 inside" [ "$(nsenter -t "$PID" -a cat /proc/1/cmdline 2>/dev/null | tr '\0' ' ')" = "/.cube/bin/cube-init /.cube/bin/cube-envd " ]
+! nsenter -t "$PID" -a touch /.cube/bin/x 2>/dev/null
+rc_ok "/.cube/bin is read-only"
+! nsenter -t "$PID" -a test -e "$ROOT/Makefile" && ! nsenter -t "$PID" -a test -e "$T"
+rc_ok "the host's files are not visible inside"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$ADDR:49983/health")
+check "envd answers on $ADDR:49983 from the host ($code)" [ "${code:0:1}" = 2 ]
+wreq GET "/sandboxes/$ID"
+[ "$CODE" = 200 ] && [ "$(echo "$BODY" | jq -r .sandboxID)" = "$ID" ]
+rc_ok "GET /sandboxes/<id> is 200"
+wreq GET /sandboxes
+[ "$CODE" = 200 ] && echo "$BODY" | jq -e --arg i "$ID" 'map(.sandboxID) | index($i) != null' >/dev/null
+rc_ok "GET /sandboxes lists it"
+state=$(jq -r .state "$STATE/sandboxes/$ID/state.json" 2>/dev/null)
+check "state.json says running" [ "$state" = running ]
+
+if [ -n "$RPID" ]; then
+    sleep 0.1
+    check "redis: node hash ready" [ "$(r hget "cube:node:$NODE" state)" = ready ]
+    check "redis: node alive key" [ "$(r exists "cube:node:$NODE:alive")" = 1 ]
+    check "redis: node in cube:nodes" [ "$(r sismember cube:nodes "$NODE")" = 1 ]
+    [ "$(r hget "cube:template:$TPL" id)" = "$TPL" ] && [ "$(r sismember "cube:template:$TPL:nodes" "$NODE")" = 1 ]
+    rc_ok "redis: template registered"
+    check "redis: sandbox in node set" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID")" = 1 ]
+    check "redis: cube:sb runtime fields" [ "$(r hget "cube:sb:$ID" addr)" = "$ADDR" ]
+fi
+
+# ---- errors ---------------------------------------------------------------------
+err_ok() { # NAME CODE: last reply had that status and a JSON {code,message}
+    if [ "$CODE" = "$2" ] && echo "$BODY" | jq -e --argjson c "$2" '.code == $c and (.message | length > 0)' >/dev/null 2>&1; then
+        ok "$1"
+    else not_ok "$1 (got $CODE ${BODY:0:120})"; fi
+}
+wreq POST /sandboxes -d '{nope'
+err_ok "bad JSON is 400" 400
+wreq POST /sandboxes -d "{\"sandboxID\":\"BAD/ID\",\"templateID\":\"$TPL\"}"
+err_ok "bad sandboxID is 400" 400
+wreq POST /sandboxes -d "{\"sandboxID\":\"$(rid)\",\"templateID\":\"$TPL\",\"memoryMB\":-1}"
+err_ok "negative memoryMB is 400" 400
+wreq POST /sandboxes -d "{\"sandboxID\":\"$(rid)\",\"templateID\":\"nosuchtemplate\"}"
+err_ok "unknown template is 404" 404
+wreq POST /sandboxes -d "{\"sandboxID\":\"$ID\",\"templateID\":\"$TPL\"}"
+err_ok "duplicate sandbox id is 409" 409
+wreq GET "/sandboxes/$(rid)"
+err_ok "unknown sandbox is 404" 404
+wreq PUT /sandboxes
+err_ok "unsupported method is 405" 405
+
+# ---- concurrent creates ---------------------------------------------------------
+C1=$(rid) C2=$(rid) C3=$(rid)
+cpids=""
+for c in $C1 $C2 $C3; do
+    w -o "$T/$c.json" -w '%{http_code}' -XPOST http://localhost/sandboxes \
+        -d "{\"sandboxID\":\"$c\",\"templateID\":\"$TPL\"}" >"$T/$c.code" &
+    cpids+=" $!"
+done
+hms=$( { time -p w http://localhost/health >/dev/null; } 2>&1 | awk '/real/ {print $2}')
+wait $cpids
+n201=0
+for c in $C1 $C2 $C3; do [ "$(cat "$T/$c.code")" = 201 ] && n201=$((n201 + 1)); done
+check "3 concurrent creates all 201 (health meanwhile took ${hms}s)" [ "$n201" = 3 ]
+addrs=$(for c in $C1 $C2 $C3; do jq -r .address "$T/$c.json"; done | sort -u | wc -l)
+check "concurrent sandboxes got distinct addresses" [ "$addrs" = 3 ]
+for c in $C1 $C2 $C3; do wreq DELETE "/sandboxes/$c"; done
+
+# ---- worker kill -9, re-adoption --------------------------------------------------
+stop_worker KILL
+check "sandbox survives worker kill -9" alive "$PID"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$ADDR:49983/health")
+check "envd still answers while the worker is down" [ "${code:0:1}" = 2 ]
+check "worker restarts" start_worker
+wreq GET "/sandboxes/$ID"
+[ "$CODE" = 200 ] && [ "$(echo "$BODY" | jq -r .pid)" = "$PID" ]
+rc_ok "restarted worker re-adopted the sandbox"
+
+# ---- DELETE -----------------------------------------------------------------------
+t0=$(date +%s%N)
+wreq DELETE "/sandboxes/$ID"
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "DELETE is 204 (${ms} ms)" [ "$CODE" = 204 ]
+check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID"
+wreq DELETE "/sandboxes/$ID"
+err_ok "second DELETE is 404" 404
+if [ -n "$RPID" ]; then
+    sleep 0.1
+    [ "$(r exists "cube:sb:$ID")" = 0 ] && [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID")" = 0 ]
+    rc_ok "redis: sandbox removed"
+fi
+
+# ---- init exits on its own ----------------------------------------------------------
+ID2=$(rid)
+wreq POST /sandboxes -d "{\"sandboxID\":\"$ID2\",\"templateID\":\"$TPL\"}"
+PID2=$(echo "$BODY" | jq -r .pid)
+SLOT2=$(slot_of "$(echo "$BODY" | jq -r .address)")
+check "second sandbox created" [ "$CODE" = 201 ]
+kill -KILL "$PID2"
+for _ in $(seq 40); do
+    wreq GET "/sandboxes/$ID2"
+    [ "$CODE" = 404 ] && break
+    sleep 0.05
+done
+check "worker notices init exiting and forgets the sandbox" [ "$CODE" = 404 ]
+check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2"
+[ -n "$RPID" ] && check "redis: dead sandbox removed" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID2")" = 0 ]
+
+# ---- SIGTERM keeps sandboxes; --teardown-all removes them -----------------------------
+ID3=$(rid)
+wreq POST /sandboxes -d "{\"sandboxID\":\"$ID3\",\"templateID\":\"$TPL\"}"
+PID3=$(echo "$BODY" | jq -r .pid)
+SLOT3=$(slot_of "$(echo "$BODY" | jq -r .address)")
+stop_worker TERM
+check "worker SIGTERM leaves the sandbox running" alive "$PID3"
+check "worker removes its socket on exit" [ ! -e "$SOCK" ]
+"$WORKER" --teardown-all --state-dir "$STATE" --cgroup-name "$CG" >>"$T/worker.log" 2>&1
+check "--teardown-all exits 0" [ $? = 0 ]
+check "nothing is left after --teardown-all" nothing_left "$ID3" "$SLOT3" "$PID3"
+check "--teardown-all removes the parent cgroups" [ -z "$(ls -d /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" 2>/dev/null)" ]
+
+finish

@@ -1,0 +1,29 @@
+/* Per-sandbox cgroups, v1 or v2. v1: <root>/<ctrl>/<parent>/<id> for ctrl in cpu,
+ * memory, pids, freezer. v2 (detected by <root>/cgroup.controllers): one directory
+ * <root>/<parent>/<id>. Limits: memory = memoryMB, CPU = cpuCount cores per 100 ms
+ * period, pids.max. */
+#ifndef CUBE_WORKER_CGROUP_H
+#define CUBE_WORKER_CGROUP_H
+
+#include <sys/types.h>
+
+#define CGROUP_PIDS_MAX 1024
+
+/* root is normally /sys/fs/cgroup; parent is the directory name under each hierarchy
+ * ("cube"). 0, or -1 if no usable hierarchy was found. */
+int cgroup_init(const char *root, const char *parent);
+int cgroup_is_v2(void);
+
+int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
+                  int errlen);
+/* Move pid into every hierarchy's sandbox cgroup. */
+int cgroup_attach(const char *id, pid_t pid);
+/* Kill anything left in the sandbox's cgroups and remove them; missing = success.
+ * -1 if a directory is still busy after a short grace period. */
+int cgroup_destroy(const char *id);
+/* --teardown-all: remove the (now empty) parent directories too. */
+void cgroup_remove_parent(void);
+/* Call cb for every sandbox-shaped cgroup under the parent (orphan sweeps). */
+void cgroup_foreach(void (*cb)(const char *id, void *ctx), void *ctx);
+
+#endif

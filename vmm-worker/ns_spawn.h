@@ -1,0 +1,33 @@
+/* Start a sandbox's init in fresh user, pid, mount, net, UTS, IPC and cgroup
+ * namespaces. Synchronous: returns when the child has exec'd cube-init (a few ms) or
+ * failed (then nothing of the child is left). */
+#ifndef CUBE_WORKER_NS_SPAWN_H
+#define CUBE_WORKER_NS_SPAWN_H
+
+#include <sys/types.h>
+
+#include "ns_mounts.h"
+
+#define NS_UID_COUNT 65536 /* in-sandbox uids/gids 0..65535 */
+
+struct ns_spawn_cfg {
+    struct ns_mount_cfg mnt;
+    unsigned uid_shift; /* host uid/gid of in-sandbox 0 */
+    int console_fd;     /* becomes init's stdout/stderr */
+    const char *init_path;
+    char *const *init_argv;
+    /* Parent-side steps, run while the child waits on the sync socket:
+     *   placed: after the id maps are written; the child has not run any code of its
+     *           own yet (cgroups go here, so everything it allocates is charged).
+     *   wired:  concurrently with the child's mount setup; the child execs only after
+     *           it returned 0 (network goes here). */
+    int (*placed)(pid_t pid, void *ctx, char *err, int errlen);
+    int (*wired)(pid_t pid, void *ctx, char *err, int errlen);
+    void *ctx;
+};
+
+/* 0 with *pid and *pidfd (O_CLOEXEC) set, or -1 with err. */
+int ns_spawn(const struct ns_spawn_cfg *cfg, pid_t *pid, int *pidfd, char *err,
+             int errlen);
+
+#endif

@@ -1,0 +1,48 @@
+/* Sandbox lifecycle (ns driver) and the worker's sandbox table.
+ *
+ *   create: validate -> slot, dirs, state.json "creating" -> cgroups -> ns_spawn (which
+ *           wires cgroups and the veth while the child builds its root) -> async envd
+ *           probe -> state.json "running" -> 201.
+ *   end:    DELETE, failed create, or init exiting on its own all go through one path:
+ *           SIGKILL init (the whole pid namespace dies with it), wait for its pidfd,
+ *           then remove veth, netns name, cgroups, dirs, state, slot, Redis entries.
+ *
+ * Sandboxes outlive the worker: it never kills them on exit; the next worker re-adopts
+ * running ones from their state.json. */
+#ifndef CUBE_WORKER_SANDBOX_H
+#define CUBE_WORKER_SANDBOX_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "create_req.h"
+#include "state.h"
+#include "worker.h"
+
+struct sandbox;
+
+/* Start creating. Returns 0 when the reply to http will be sent later (201 or 500),
+ * or an HTTP status (400/404/409/500/503) with err set; the caller replies then.
+ * req is consumed either way. */
+int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_request *http,
+                   char *err, int errlen);
+struct sandbox *sandbox_find(struct worker *w, const char *id);
+const struct sb_record *sandbox_record(const struct sandbox *sb);
+/* Kill and clean up; 204 is sent to http (may be NULL) once everything is gone. */
+void sandbox_delete(struct sandbox *sb, struct evhttp_request *http);
+json_t *sandbox_list_json(struct worker *w);
+/* fn must not create or destroy sandboxes. */
+void sandbox_foreach_running(struct worker *w,
+                             void (*fn)(const struct sb_record *, void *), void *arg);
+
+/* Startup: re-adopt live "running" sandboxes from the state dir, tear down the rest
+ * and any orphaned cgroups. */
+void sandbox_adopt_all(struct worker *w);
+/* --teardown-all: kill and remove every sandbox in the state dir, synchronously. */
+int sandbox_teardown_all(struct worker *w);
+/* Orphan sweep (cgroups of sandboxes this worker does not hold), run periodically. */
+void sandbox_sweep(struct worker *w);
+/* Shutdown: drop in-memory state and pending probes without killing anything. */
+void sandbox_release_all(struct worker *w);
+
+#endif

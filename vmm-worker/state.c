@@ -1,0 +1,189 @@
+#include "state.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cube_time.h"
+#include "util.h"
+
+const char *sb_state_name(enum sb_state s)
+{
+    switch (s) {
+    case SB_CREATING:
+        return "creating";
+    case SB_RUNNING:
+        return "running";
+    case SB_KILLING:
+        return "killing";
+    }
+    return "unknown";
+}
+
+static int state_from_name(const char *s, enum sb_state *out)
+{
+    if (strcmp(s, "creating") == 0)
+        *out = SB_CREATING;
+    else if (strcmp(s, "running") == 0)
+        *out = SB_RUNNING;
+    else if (strcmp(s, "killing") == 0)
+        *out = SB_KILLING;
+    else
+        return -1;
+    return 0;
+}
+
+char *state_to_json(const struct sb_record *r)
+{
+    char created[32];
+    json_t *o;
+    char *s;
+
+    cube_rfc3339_ms(r->created_ms, created, sizeof(created));
+    /* start_time is a 64-bit tick count: keep it as a JSON integer (jansson's is
+     * long long) so it round-trips exactly. */
+    o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:I, s:{s:i, s:i, s:i}, "
+                  "s:s, s:I, s:s}",
+                  "version", 1, "id", r->id, "template", r->template_id, "alias",
+                  r->alias, "slot", r->slot, "pid", (json_int_t)r->pid, "pidStartTime",
+                  (json_int_t)r->start_time, "address", r->address, "created", created,
+                  "createdMs", (json_int_t)r->created_ms, "limits", "cpuCount", r->cpu,
+                  "memoryMB", r->mem_mb, "diskSizeMB", r->disk_mb, "envdVersion",
+                  r->envd_version, "uidShift", (json_int_t)r->uid_shift, "state",
+                  sb_state_name(r->state));
+    if (!o)
+        return NULL;
+    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+static int get_str(json_t *o, const char *key, char *out, size_t cap)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return -1;
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+static int get_int(json_t *o, const char *key, json_int_t lo, json_int_t hi,
+                   json_int_t *out)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+int state_from_json(const char *text, struct sb_record *r)
+{
+    json_t *o, *lim;
+    json_int_t v;
+    char st[16];
+    int rc = -1;
+
+    memset(r, 0, sizeof(*r));
+    o = json_loads(text, 0, NULL);
+    if (!json_is_object(o))
+        goto out;
+    if (get_str(o, "id", r->id, sizeof(r->id)) < 0 ||
+        !cube_id_valid(r->id, CUBE_SANDBOX_ID_LEN))
+        goto out;
+    if (get_str(o, "template", r->template_id, sizeof(r->template_id)) < 0 ||
+        !cube_id_valid(r->template_id, TEMPLATE_REF_MAX))
+        goto out;
+    if (get_str(o, "alias", r->alias, sizeof(r->alias)) < 0)
+        r->alias[0] = '\0';
+    if (get_int(o, "slot", 0, SLOT_COUNT - 1, &v) < 0)
+        goto out;
+    r->slot = (int)v;
+    /* pid 0 = not spawned yet; pid 1 would be the host's init, never ours. */
+    if (get_int(o, "pid", 0, INT_MAX, &v) < 0 || v == 1)
+        goto out;
+    r->pid = (pid_t)v;
+    if (get_int(o, "pidStartTime", 0, INT64_MAX, &v) < 0)
+        goto out;
+    r->start_time = (unsigned long long)v;
+    if (get_str(o, "address", r->address, sizeof(r->address)) < 0 ||
+        slot_from_sandbox_addr(r->address) != r->slot)
+        goto out;
+    if (get_int(o, "createdMs", 0, INT64_MAX, &v) < 0)
+        goto out;
+    r->created_ms = v;
+    lim = json_object_get(o, "limits");
+    if (get_int(lim, "cpuCount", 1, 1024, &v) < 0)
+        goto out;
+    r->cpu = (int)v;
+    if (get_int(lim, "memoryMB", 1, INT_MAX, &v) < 0)
+        goto out;
+    r->mem_mb = (int)v;
+    if (get_int(lim, "diskSizeMB", 0, INT_MAX, &v) < 0)
+        goto out;
+    r->disk_mb = (int)v;
+    if (get_str(o, "envdVersion", r->envd_version, sizeof(r->envd_version)) < 0)
+        r->envd_version[0] = '\0';
+    if (get_int(o, "uidShift", 1, UINT32_MAX, &v) < 0)
+        goto out;
+    r->uid_shift = (unsigned)v;
+    if (get_str(o, "state", st, sizeof(st)) < 0 || state_from_name(st, &r->state) < 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+int state_save(const char *dir, const struct sb_record *r)
+{
+    char path[PATH_MAX];
+    char *text;
+    int rc;
+
+    if (util_fmt(path, sizeof(path), "%s/state.json", dir) < 0)
+        return -1;
+    text = state_to_json(r);
+    if (!text) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = util_write_atomic(path, text, strlen(text), 0600);
+    free(text);
+    return rc;
+}
+
+int state_load(const char *dir, struct sb_record *r)
+{
+    char path[PATH_MAX];
+    char *text;
+    int rc;
+
+    if (util_fmt(path, sizeof(path), "%s/state.json", dir) < 0)
+        return -1;
+    text = util_read_file(path, 1 << 16, NULL);
+    if (!text)
+        return -1;
+    rc = state_from_json(text, r);
+    free(text);
+    if (rc < 0)
+        errno = EINVAL;
+    return rc;
+}
+
+json_t *state_api_json(const struct sb_record *r)
+{
+    char started[32];
+
+    cube_rfc3339_ms(r->created_ms, started, sizeof(started));
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "sandboxID", r->id,
+                     "templateID", r->template_id, "state",
+                     r->state == SB_RUNNING ? "running" : sb_state_name(r->state),
+                     "address", r->address, "envdPort", ENVD_PORT, "pid",
+                     (json_int_t)r->pid, "startedAt", started, "cpuCount", r->cpu,
+                     "memoryMB", r->mem_mb);
+}

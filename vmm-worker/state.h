@@ -1,0 +1,54 @@
+/* Sandbox records: the in-memory description of one sandbox, its on-disk form
+ * (<state-dir>/sandboxes/<id>/state.json, written atomically) and its API form
+ * (docs/internals.md "<worker sandbox>"). The JSON codecs are pure and unit-tested. */
+#ifndef CUBE_WORKER_STATE_H
+#define CUBE_WORKER_STATE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cube_id.h"
+#include "slots.h"
+#include "template.h"
+
+#define ENVD_PORT 49983
+
+enum sb_state {
+    SB_CREATING, /* resources being made; on restart: tear down */
+    SB_RUNNING,  /* envd answered and /init was applied */
+    SB_KILLING,  /* SIGKILL sent, waiting for the pid namespace to empty */
+};
+
+struct sb_record {
+    char id[CUBE_SANDBOX_ID_LEN + 1];
+    char template_id[TEMPLATE_REF_MAX + 1];
+    char alias[TEMPLATE_REF_MAX + 1];
+    int slot;
+    pid_t pid;                     /* host pid of the sandbox's init; 0 before spawn */
+    unsigned long long start_time; /* /proc/<pid>/stat field 22, pins pid identity */
+    char address[SLOT_ADDR_LEN];
+    int64_t created_ms;
+    int cpu;
+    int mem_mb;
+    int disk_mb;
+    char envd_version[32];
+    unsigned uid_shift;
+    enum sb_state state;
+};
+
+const char *sb_state_name(enum sb_state s);
+
+/* state.json text (caller frees) and back. from_json validates everything it reads,
+ * since the file decides what the worker kills and removes on restart. */
+char *state_to_json(const struct sb_record *r);
+int state_from_json(const char *text, struct sb_record *r);
+
+/* <dir>/state.json, atomically. */
+int state_save(const char *dir, const struct sb_record *r);
+int state_load(const char *dir, struct sb_record *r);
+
+/* "<worker sandbox>" object of the control API. */
+json_t *state_api_json(const struct sb_record *r);
+
+#endif
