@@ -9,8 +9,9 @@ set -euo pipefail
 bash "$CUBE_ROOT/deploy/deps.sh"
 
 say "building (SAN=$SAN)"
-make -C "$CUBE_ROOT" -j"$(nproc)" SAN="$SAN" everything >"$CUBE_ROOT/build.log" 2>&1 ||
-    { tail -30 "$CUBE_ROOT/build.log"; die "build failed (full log: build.log)"; }
+mkdir -p "$CUBE_ROOT/build"
+make -C "$CUBE_ROOT" -j"$(nproc)" SAN="$SAN" everything >"$CUBE_ROOT/build/build.log" 2>&1 ||
+    { tail -30 "$CUBE_ROOT/build/build.log"; die "build failed (full log: build/build.log)"; }
 
 mkdir -p "$CUBE_RUN" "$CUBE_STATE" "$CUBE_LOG"
 chmod 0755 "$CUBE_RUN"

@@ -95,11 +95,11 @@ nginx_env() {
 start_nginx() {
     local conf
     conf=$(nginx_conf)
-    nginx -t -q -p "$CUBE_RUN/nginx-tmp" -c "$conf" -e "$CUBE_LOG/nginx-error.log" ||
+    env $(nginx_env) nginx -t -q -p "$CUBE_RUN/nginx-tmp" -c "$conf" -e "$CUBE_LOG/nginx-error.log" ||
         die "nginx configuration test failed"
     if pid_alive "$CUBE_RUN/nginx.pid"; then
         say "reloading nginx"
-        nginx -p "$CUBE_RUN/nginx-tmp" -c "$conf" -e "$CUBE_LOG/nginx-error.log" -s reload
+        env $(nginx_env) nginx -p "$CUBE_RUN/nginx-tmp" -c "$conf" -e "$CUBE_LOG/nginx-error.log" -s reload
     else
         say "starting nginx with ngx_cube_module on $CUBE_LISTEN"
         env $(nginx_env) nginx -p "$CUBE_RUN/nginx-tmp" -c "$conf" -e "$CUBE_LOG/nginx-error.log"
