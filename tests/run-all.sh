@@ -105,6 +105,19 @@ f_=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)/\1/p' | tail -1)
 [ -z "$f_" ] && f_=1
 [ "$f_" != 0 ] && { FAILED_NAMES+=("sdk"); printf '%s\n' "$out" | grep -A15 '^not ok' | head -60; }
 count "$p" "$f_"
+# cube-bench once with a tiny count, so the load generator does not rot (the real
+# numbers come from make bench, never from make test).
+for m in create-exec-delete exec; do
+    if "$CUBE_BUILD/bin/cube-bench" --mode "$m" -c 2 -n 4 --json >"$RESULTS/bench-$m.json" 2>"$RESULTS/bench-$m.err" &&
+        jq -e '.ok == 4 and .errors == 0' "$RESULTS/bench-$m.json" >/dev/null 2>&1; then
+        echo "  ok - cube-bench $m runs clean"
+        count 1 0
+    else
+        echo "  not ok - cube-bench $m runs clean ($(tail -1 "$RESULTS/bench-$m.json"))"
+        FAILED_NAMES+=("cube-bench $m")
+        count 0 1
+    fi
+done
 echo "$(leak_check sdk)"
 case "$(leak_check sdk)" in "not ok"*) count 0 1 ;; *) count 1 0 ;; esac
 
