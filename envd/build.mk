@@ -5,7 +5,8 @@
 ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c \
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
-             envd/process_status.c
+             envd/process_status.c envd/files_auth.c envd/files_common.c \
+             envd/files_download.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.
 ENVD_LIBS := -levent -ljansson -lcrypto
@@ -35,7 +36,9 @@ ENVD_TEST_base64 := envd/base64.c
 ENVD_TEST_path := envd/envd_path.c envd/base64.c
 ENVD_TEST_status := envd/process_status.c
 ENVD_TEST_env := envd/envd_env.c
-ENVD_TEST_NAMES := envelope base64 path status env
+ENVD_TEST_files_auth := envd/files_auth.c envd/base64.c common/cube_hash.c
+ENVD_TEST_LIBS_files_auth := -lcrypto
+ENVD_TEST_NAMES := envelope base64 path status env files_auth
 
 ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
 UNIT_TESTS += $(ENVD_TEST_BINS)
@@ -54,7 +57,7 @@ define ENVD_TEST_RULE
 $(BUILD)/tests/test_envd_$(1): $(BUILD)/obj-test/tests/unit/test_envd_$(1).o \
         $(ENVD_TEST_$(1):%.c=$(BUILD)/obj-test/%.o)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(ENVD_TEST_SAN) -o $$@ $$^ -lcmocka -ljansson
+	$$(CC) $(ENVD_TEST_SAN) -o $$@ $$^ -lcmocka -ljansson $(ENVD_TEST_LIBS_$(1))
 endef
 $(foreach t,$(ENVD_TEST_NAMES),$(eval $(call ENVD_TEST_RULE,$(t))))
 

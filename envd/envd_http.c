@@ -6,6 +6,7 @@
 #include "cube_log.h"
 #include "envd_env.h"
 #include "envd_metrics.h"
+#include "files_download.h"
 #include "process_rpc.h"
 
 #include <event2/buffer.h>
@@ -14,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UNAUTHORIZED_MESSAGE                                                             \
-    "unauthorized access, please provide a valid access token or method signing if "     \
-    "supported"
+#define UNAUTHORIZED_MESSAGE ENVD_UNAUTHORIZED_MESSAGE
 
 static struct evhttp *http;
 
@@ -236,9 +235,11 @@ static void route(struct evhttp_request *req, void *arg)
     }
     if (strcmp(path, "/files") == 0) {
         /* Exempt from the token check: it has its own (header or signature)
-         * rules, which come with the files API. */
-        if (is_get || method == EVHTTP_REQ_POST)
-            envd_reply_error(req, 501, "the files API is not implemented yet");
+         * rules, applied by the handlers. */
+        if (is_get)
+            files_download(req);
+        else if (method == EVHTTP_REQ_POST)
+            envd_reply_error(req, 501, "file upload is not implemented yet");
         else
             envd_reply_error(req, 405, "method not allowed");
         return;

@@ -10,6 +10,11 @@
 
 #define ENVD_VERSION "0.6.13"
 
+/* E2B's 401 message for a missing or wrong access token. */
+#define ENVD_UNAUTHORIZED_MESSAGE                                                        \
+    "unauthorized access, please provide a valid access token or method signing if "     \
+    "supported"
+
 /* Bind host:port and start serving on base. Returns 0, or -1 (logged). */
 int envd_http_start(struct event_base *base, const char *host, int port);
 void envd_http_stop(void);

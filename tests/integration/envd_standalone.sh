@@ -233,6 +233,65 @@ check "stream RPC without token: 200 + unauthenticated end-stream" "$TMP/i6" has
 stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo $FOO $E2B_SANDBOX_ID $USER"]}}' "$TMP/i7" -H 'X-Access-Token: tok123'
 check "default user and global env apply to processes" "$TMP/i7" test "$(data_of "$TMP/i7")" = "bar itest $ME"
 
+# ---------------------------------------------------------------- /files
+# (token tok123 and default user $ME are set by /init above)
+TK='X-Access-Token: tok123'
+F=$TMP/files
+mkdir -p "$F/d"
+printf 'Hello, world!' >"$F/hello.txt"
+: >"$F/empty.bin"
+enc() { python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$1"; }
+# sig PATH OP USER [EXP]: the v1_ signature of protocol §4.6 (token tok123).
+sig() {
+    local raw="$1:$2:$3:tok123${4:+:$4}"
+    printf 'v1_%s' "$(printf '%s' "$raw" | openssl dgst -sha256 -binary | base64 -w0 | tr -d =)"
+}
+code=$(curl -s -D "$TMP/g1.h" -o "$TMP/g1" -w '%{http_code}' -H "$TK" "$B/files?path=$(enc "$F/hello.txt")")
+check "GET /files: 200 with the content" "$TMP/g1" test "$code" = 200 -a "$(cat "$TMP/g1")" = 'Hello, world!'
+check "GET /files: text type, inline name, Content-Length" "$TMP/g1.h" \
+    sh -c "grep -qi '^content-type: text/plain; charset=utf-8' '$TMP/g1.h' && grep -qi '^content-disposition: inline; filename=\"hello.txt\"' '$TMP/g1.h' && grep -qi '^content-length: 13' '$TMP/g1.h'"
+code=$(curl -s -D "$TMP/g2.h" -o "$TMP/g2" -w '%{http_code}' -H "$TK" "$B/files?path=$(enc "$F/empty.bin")")
+check "GET /files: empty file is 200, Content-Length 0, octet-stream" "$TMP/g2.h" \
+    sh -c "[ $code = 200 ] && grep -qi '^content-length: 0' '$TMP/g2.h' && grep -qi '^content-type: application/octet-stream' '$TMP/g2.h'"
+code=$(curl -s -o "$TMP/g3" -w '%{http_code}' -H "$TK" "$B/files?path=$(enc "$F/nope.txt")")
+check "GET /files: missing file is 404 with E2B's message" "$TMP/g3" \
+    test "$code" = 404 -a "$(cat "$TMP/g3")" = "{\"code\":404,\"message\":\"path '$F/nope.txt' does not exist\"}"
+code=$(curl -s -o "$TMP/g4" -w '%{http_code}' -H "$TK" "$B/files?path=$(enc "$F/d")")
+check "GET /files: directory is 400" "$TMP/g4" \
+    test "$code" = 400 -a "$(cat "$TMP/g4")" = "{\"code\":400,\"message\":\"path '$F/d' is a directory\"}"
+code=$(curl -s -o "$TMP/g5" -w '%{http_code}' -H "$TK" "$B/files?path=$(enc "$F/hello.txt")&username=no-such-user-x")
+check "GET /files: unknown user is 401" "$TMP/g5" test "$code" = 401
+code=$(curl -s -o "$TMP/g6" -w '%{http_code}' -H 'X-Access-Token: wrong' "$B/files?path=$(enc "$F/hello.txt")")
+check "GET /files: wrong token header is 401" "$TMP/g6" test "$code" = 401
+code=$(curl -s -o "$TMP/g7" -w '%{http_code}' "$B/files?path=$(enc "$F/hello.txt")")
+check "GET /files: no token, no signature is 401 missing signature" "$TMP/g7" \
+    test "$code" = 401 -a "$(cat "$TMP/g7")" = '{"code":401,"message":"missing signature query parameter"}'
+S=$(sig "$F/hello.txt" read "$ME")
+code=$(curl -s -o "$TMP/g8" -w '%{http_code}' "$B/files?path=$(enc "$F/hello.txt")&username=$ME&signature=$(enc "$S")")
+check "GET /files: signed URL works without the header" "$TMP/g8" test "$code" = 200 -a "$(cat "$TMP/g8")" = 'Hello, world!'
+code=$(curl -s -o "$TMP/g9" -w '%{http_code}' "$B/files?path=$(enc "$F/hello.txt")&signature=$(enc "$S")")
+check "GET /files: signature for another user is invalid" "$TMP/g9" \
+    test "$code" = 401 -a "$(cat "$TMP/g9")" = '{"code":401,"message":"invalid signature"}'
+S=$(sig "$F/hello.txt" read "" 1000)
+code=$(curl -s -o "$TMP/g10" -w '%{http_code}' "$B/files?path=$(enc "$F/hello.txt")&signature=$(enc "$S")&signature_expiration=1000")
+check "GET /files: expired signature" "$TMP/g10" \
+    test "$code" = 401 -a "$(cat "$TMP/g10")" = '{"code":401,"message":"signature is already expired"}'
+EXP=$(($(date +%s) + 600))
+S=$(sig "$F/hello.txt" read "" $EXP)
+code=$(curl -s -o "$TMP/g11" -w '%{http_code}' "$B/files?path=$(enc "$F/hello.txt")&signature=$(enc "$S")&signature_expiration=$EXP")
+check "GET /files: signature with a future expiration" "$TMP/g11" test "$code" = 200
+head -c $((64 << 20)) /dev/urandom >"$F/big.bin"
+curl -s -H "$TK" "$B/files?path=$(enc "$F/big.bin")" -o "$TMP/big.out"
+check "GET /files: 64 MiB file arrives intact" /dev/null cmp -s "$F/big.bin" "$TMP/big.out"
+# ASan's quarantine holds freed chunks, so RSS says nothing in SAN=1 builds.
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$ENVD_PID/status")
+if [ "${SAN:-0}" != 1 ]; then
+    check "GET /files: envd RSS stays small after a 64 MiB download ($rss kB)" /dev/null test "$rss" -lt 60000
+fi
+curl -s -H "$TK" "$B/files?path=$(enc "$F/big.bin")" | head -c 1000 >/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
+check "GET /files: a client closing mid-download leaves envd healthy" /dev/null test "$code" = 204
+
 # ---------------------------------------------------------------- cube-init
 "$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
 INIT_PID=$!
