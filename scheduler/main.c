@@ -1,8 +1,8 @@
 /* cube-scheduler: the background control loop and the admin entry points that need
  * MariaDB. Subcommands:
  *   migrate                    apply schema migrations and exit
- *   run                        migrate, then loop: API keys MariaDB -> Redis, node health,
- *                              template records
+ *   run                        migrate, then loop: sandbox timeouts (kill at endAt),
+ *                              API keys MariaDB -> Redis, node health, template records
  *   key create [--name N]      print a new API key (only its hash is stored)
  *   key check KEY              exit 0 if KEY is valid
  *   key list [--json]          list keys
@@ -15,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
 #include "cube_log.h"
 #include "db.h"
 #include "keys.h"
+#include "lifecycle.h"
+#include "cube_time.h"
 #include "nodes.h"
 
 static volatile sig_atomic_t stopping;
@@ -88,16 +91,18 @@ static int cmd_run(MYSQL *db, const struct options *o)
         }
         if (mysql_ping(db) != 0)
             log_warn("mariadb ping: %s", mysql_error(db));
-        if (rc) {
-            if (keys_sync(db, rc) != 0)
-                log_warn("api key sync failed");
-            if (tick % 2 == 0) {
-                nodes_sweep(db, rc);
-                templates_sync(db, rc);
-            }
+        /* Timeouts every 250 ms (endAt is enforced within a second), keys every
+         * second, node and template records every two. */
+        if (rc && lifecycle_sweep(rc, cube_now_ms()) < 0)
+            log_warn("lifecycle sweep: redis error");
+        if (rc && tick % 4 == 0 && keys_sync(db, rc) != 0)
+            log_warn("api key sync failed");
+        if (rc && tick % 8 == 0) {
+            nodes_sweep(db, rc);
+            templates_sync(db, rc);
         }
         tick++;
-        poll(NULL, 0, 1000);
+        poll(NULL, 0, 250);
     }
     if (rc)
         redisFree(rc);
@@ -162,6 +167,7 @@ int main(int argc, char **argv)
     int c, rc;
 
     cube_log_init("cube-scheduler", CUBE_LOG_INFO);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
         switch (c) {
         case 's': o.mysql_socket = optarg; break;

@@ -1,0 +1,141 @@
+#include "lifecycle.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cube_id.h"
+#include "cube_log.h"
+#include "cube_time.h"
+
+static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb;
+}
+
+/* DELETE /sandboxes/<id> on the worker at addr ("unix:/path" or "host:port").
+ * Returns the HTTP status, or -1 if the worker could not be reached. */
+static long worker_delete(const char *addr, const char *id)
+{
+    char url[512];
+    long status = -1;
+    CURL *c = curl_easy_init();
+
+    if (c == NULL)
+        return -1;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, addr + 5);
+        snprintf(url, sizeof(url), "http://worker/sandboxes/%s", id);
+    } else {
+        snprintf(url, sizeof(url), "http://%s/sandboxes/%s", addr, id);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void drop_records(redisContext *rc, const char *id, const char *node)
+{
+    redisReply *r;
+
+    /* The worker drops these too when it destroys a sandbox; doing it here as well
+     * keeps the live view right when the record was stale (worker lost it). */
+    redisAppendCommand(rc, "DEL cube:sb:%s", id);
+    redisAppendCommand(rc, "ZREM cube:sandboxes %s", id);
+    if (node && *node)
+        redisAppendCommand(rc, "SREM cube:node:%s:sandboxes %s", node, id);
+    for (int i = 0; i < (node && *node ? 3 : 2); i++)
+        if (redisGetReply(rc, (void **)&r) == REDIS_OK)
+            freeReplyObject(r);
+}
+
+static void end_sandbox(redisContext *rc, const char *id, const char *node)
+{
+    redisReply *a = redisCommand(rc, "HGET cube:node:%s addr", node);
+    long status;
+
+    if (a == NULL || a->type != REDIS_REPLY_STRING) {
+        log_warn("sandbox %s reached its end, but node %s has no address; retrying", id, node);
+        if (a)
+            freeReplyObject(a);
+        return;
+    }
+    status = worker_delete(a->str, id);
+    freeReplyObject(a);
+    if (status == 204 || status == 200 || status == 404) {
+        drop_records(rc, id, node);
+        log_info("sandbox %s reached its end (timeout): killed", id);
+    } else {
+        log_warn("sandbox %s reached its end, worker on %s answered %ld; retrying", id, node,
+                 status);
+    }
+}
+
+struct expired {
+    char id[64];
+    char node[64];
+};
+
+int lifecycle_sweep(redisContext *rc, int64_t now_ms)
+{
+    redisReply *ids = redisCommand(rc, "ZRANGE cube:sandboxes 0 -1");
+    struct expired *due = NULL;
+    size_t ndue = 0;
+    int rc_ = 0;
+
+    if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
+        if (ids)
+            freeReplyObject(ids);
+        return -1;
+    }
+    if (ids->elements > 0)
+        due = calloc(ids->elements, sizeof(*due));
+    /* One pipelined round trip for every record's end time; the replies are all read
+     * before any other command is sent on this connection. */
+    for (size_t i = 0; i < ids->elements; i++)
+        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node", ids->element[i]->str);
+    for (size_t i = 0; i < ids->elements; i++) {
+        const char *id = ids->element[i]->str;
+        redisReply *r = NULL;
+        int64_t end_ms;
+
+        if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
+            rc_ = -1;
+            break;
+        }
+        if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && cube_id_valid(id, 63) &&
+            r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && strlen(r->element[1]->str) < 64 &&
+            cube_rfc3339_parse(r->element[0]->str, &end_ms) == 0 && end_ms <= now_ms) {
+            snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
+            snprintf(due[ndue].node, sizeof(due[ndue].node), "%s", r->element[1]->str);
+            ndue++;
+        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                   r->element[0]->type == REDIS_REPLY_NIL && cube_id_valid(id, 63)) {
+            /* An index entry without a record: a half-removed sandbox. */
+            snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
+            due[ndue].node[0] = '\0';
+            ndue++;
+        }
+        freeReplyObject(r);
+    }
+    freeReplyObject(ids);
+    for (size_t i = 0; rc_ == 0 && i < ndue; i++) {
+        if (due[i].node[0])
+            end_sandbox(rc, due[i].id, due[i].node);
+        else
+            drop_records(rc, due[i].id, NULL);
+    }
+    free(due);
+    return rc_ < 0 ? -1 : (int)ndue;
+}
