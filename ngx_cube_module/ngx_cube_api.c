@@ -291,6 +291,48 @@ static void step_ignore(ngx_cube_op_t *op, redisReply *reply)
     }
 }
 
+/* Append a lifecycle event to the cube:events stream. cube-scheduler turns the stream
+ * into MariaDB records off the request path; a failed XADD only costs history, so the
+ * request does not wait for or depend on it. */
+static void op_event(ngx_cube_op_t *op, const char *type, const char *id,
+                     const char *reason, const char *metadata)
+{
+    char at[24];
+    const char *argv[24];
+    int argc = 0;
+
+    ngx_snprintf((u_char *) at, sizeof(at), "%L%Z", (int64_t) cube_now_ms());
+    argv[argc++] = "XADD";
+    argv[argc++] = "cube:events";
+    argv[argc++] = "MAXLEN";
+    argv[argc++] = "~";
+    argv[argc++] = "100000";
+    argv[argc++] = "*";
+    argv[argc++] = "type";
+    argv[argc++] = type;
+    argv[argc++] = "id";
+    argv[argc++] = id;
+    argv[argc++] = "at_ms";
+    argv[argc++] = at;
+    argv[argc++] = "reason";
+    argv[argc++] = reason;
+    if (op->template_id[0]) {
+        argv[argc++] = "template_id";
+        argv[argc++] = op->template_id;
+        argv[argc++] = "alias";
+        argv[argc++] = op->alias;
+    }
+    if (op->node[0]) {
+        argv[argc++] = "node";
+        argv[argc++] = op->node;
+    }
+    if (metadata) {
+        argv[argc++] = "metadata";
+        argv[argc++] = metadata;
+    }
+    (void) op_redis(op, step_ignore, argc, argv);
+}
+
 static char *op_key(ngx_cube_op_t *op, const char *prefix, const char *id, const char *suffix)
 {
     size_t len = ngx_strlen(prefix) + ngx_strlen(id) + ngx_strlen(suffix);
@@ -618,6 +660,11 @@ static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply)
         /* The record exists; only the list index misses it. */
         ngx_log_error(NGX_LOG_WARN, op_log(op), 0, "cube: ZADD of %s failed", op->sandbox_id);
     }
+    {
+        char *md = json_dumps(op->create.metadata, JSON_COMPACT);
+        op_event(op, "created", op->sandbox_id, "api", md ? md : "{}");
+        free(md);
+    }
     s = cube_json_sandbox(op->sandbox_id, op->template_id, op->alias, op->node,
                           op->envd_version, op->token);
     if (s == NULL) {
@@ -854,6 +901,7 @@ static void step_delete_del(ngx_cube_op_t *op, redisReply *reply)
     }
     op->placed = 1;
     op_undo_placement(op); /* HINCRBY cube:node:<node> sandboxes -1 */
+    op_event(op, "killed", op->m.id, "api", NULL);
 
     op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
 }

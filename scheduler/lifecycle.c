@@ -8,6 +8,7 @@
 #include "cube_id.h"
 #include "cube_log.h"
 #include "cube_time.h"
+#include "events.h"
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -74,6 +75,7 @@ static void end_sandbox(redisContext *rc, const char *id, const char *node)
     freeReplyObject(a);
     if (status == 204 || status == 200 || status == 404) {
         drop_records(rc, id, node);
+        events_emit(rc, "killed", id, "timeout", node);
         log_info("sandbox %s reached its end (timeout): killed", id);
     } else {
         log_warn("sandbox %s reached its end, worker on %s answered %ld; retrying", id, node,

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "keys.h"
 #include "lifecycle.h"
+#include "events.h"
 #include "cube_time.h"
 #include "nodes.h"
 
@@ -95,6 +96,10 @@ static int cmd_run(MYSQL *db, const struct options *o)
          * second, node and template records every two. */
         if (rc && lifecycle_sweep(rc, cube_now_ms()) < 0)
             log_warn("lifecycle sweep: redis error");
+        if (rc && events_consume(db, rc) < 0)
+            log_warn("event consumer: redis or mariadb error");
+        if (rc && tick % 40 == 0 && events_reconcile(db, rc) < 0)
+            log_warn("record reconcile failed");
         if (rc && tick % 4 == 0 && keys_sync(db, rc) != 0)
             log_warn("api key sync failed");
         if (rc && tick % 8 == 0) {

@@ -1,0 +1,20 @@
+/* Durable records: the gateway and the scheduler append lifecycle events to the Redis
+ * stream cube:events; this consumer (group "scheduler") writes them to MariaDB and
+ * acknowledges them only after the write, so a crash replays instead of losing. */
+#ifndef CUBE_SCHED_EVENTS_H
+#define CUBE_SCHED_EVENTS_H
+
+#include <hiredis/hiredis.h>
+#include <mysql.h>
+#include <stdint.h>
+
+/* Append an event (used for scheduler-made kills). 0 on success. */
+int events_emit(redisContext *rc, const char *type, const char *id, const char *reason,
+                const char *node);
+/* Consume what is pending; returns the number of events written, -1 on error. */
+int events_consume(MYSQL *db, redisContext *rc);
+/* Close records of sandboxes that vanished without an event (e.g. an init that died
+ * and was cleaned up by its worker). */
+int events_reconcile(MYSQL *db, redisContext *rc);
+
+#endif
