@@ -98,8 +98,8 @@ static int setup_proc_sys(const char *root, char *err, int errlen)
     char path[PATH_MAX];
 
     /* A fresh procfs: this process is pid 1 of the new pid namespace, so it shows only
-     * the sandbox's processes. (Masking /proc/kcore etc. belongs to the hardening
-     * step, see ns_spawn.c.) */
+     * the sandbox's processes. (Masking /proc/kcore etc. is ns_mounts_mask, called by
+     * the hardening step, see ns_spawn.c.) */
     if (mkdir_in(root, "proc", 0555, path, sizeof(path)) < 0)
         FAIL("mkdir /proc: %s", strerror(errno));
     if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
@@ -245,4 +245,55 @@ int ns_mounts_setup(const struct ns_mount_cfg *c, char *err, int errlen)
     if (chdir("/") < 0)
         FAIL("chdir /: %s", strerror(errno));
     return setup_etc(c, err, errlen);
+}
+
+/* Hidden: reads give nothing (files: /dev/null bound over them; directories: an empty
+ * read-only tmpfs). */
+static const char *const masked_paths[] = {
+    "/proc/kcore",       /* host physical memory image */
+    "/proc/keys",        /* every key of the host's keyrings (names, ids) */
+    "/proc/timer_list",  /* host timers, with other processes' details */
+    "/proc/sched_debug", /* host-wide scheduler state (older kernels) */
+    "/proc/latency_stats",
+    "/proc/acpi",
+    "/proc/scsi",
+    "/sys/firmware", /* ACPI tables, EFI variables, DMI data */
+};
+/* Read-only: host-wide kernel knobs. */
+static const char *const readonly_paths[] = {
+    "/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/sysrq-trigger",
+};
+
+int ns_mounts_mask(char *err, int errlen)
+{
+    struct stat st;
+    const char *p;
+    size_t i;
+
+    for (i = 0; i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++) {
+        p = masked_paths[i];
+        if (lstat(p, &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            FAIL("stat %s: %s", p, strerror(errno));
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "mode=555,size=0k,nr_inodes=1") < 0)
+                FAIL("mask %s: %s", p, strerror(errno));
+        } else if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0) {
+            FAIL("mask %s: %s", p, strerror(errno));
+        }
+    }
+    for (i = 0; i < sizeof(readonly_paths) / sizeof(readonly_paths[0]); i++) {
+        p = readonly_paths[i];
+        if (lstat(p, &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            FAIL("stat %s: %s", p, strerror(errno));
+        }
+        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 || bind_remount_ro(p) < 0)
+            FAIL("make %s read-only: %s", p, strerror(errno));
+    }
+    return 0;
 }

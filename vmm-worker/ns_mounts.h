@@ -15,4 +15,12 @@ struct ns_mount_cfg {
  * host's tree. On return "/" is the sandbox root. -1 with err set. */
 int ns_mounts_setup(const struct ns_mount_cfg *c, char *err, int errlen);
 
+/* Hardening, after ns_mounts_setup (hence absolute paths) and while the process still
+ * has CAP_SYS_ADMIN in its user namespace: hide the /proc and /sys files that expose
+ * host kernel state (/dev/null or an empty read-only tmpfs over them) and make the
+ * host-wide knobs read-only, as hardened OCI runtimes do. Paths this kernel does not
+ * have are skipped. The sandbox cannot undo this: it has no CAP_SYS_ADMIN and its
+ * seccomp filter refuses mount(2)/umount2(2). -1 with err set. */
+int ns_mounts_mask(char *err, int errlen);
+
 #endif

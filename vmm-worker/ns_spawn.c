@@ -10,7 +10,8 @@
  *   C: become uid/gid 0 of its userns, unshare(NEWCGROUP) (now rooted at its own
  *      cgroup), mounts + pivot_root, hostname; wait for "N"
  *   P: cfg->wired() (netns + veth) in parallel with C's mounts, send "N"
- *   C: hardening hook, stdio, exec cube-init  -> sync fd closes (CLOEXEC) -> P sees EOF
+ *   C: child_harden (/proc and /sys masks), stdio, exec cube-init -> sync fd closes
+ *      (CLOEXEC) -> P sees EOF
  *   C on any error: sends "E<message>" and exits; P kills and reaps it.
  *
  * The worker is single-threaded, so running ordinary libc code in the child of a raw
@@ -95,14 +96,11 @@ static void child_wait(int sync, char want)
         _exit(126);
 }
 
-/* Hook for the hardening issue: seccomp filter, capability bounding set, masked and
- * read-only /proc paths, no_new_privs policy. Runs after the filesystem is final and
- * right before exec, so a filter here does not have to allow the setup syscalls. */
+/* The sandbox boundary, right before exec (the filesystem is final): mask /proc and
+ * /sys. Capabilities and the seccomp filter follow here. */
 static int child_harden(char *err, int errlen)
 {
-    (void)err;
-    (void)errlen;
-    return 0;
+    return ns_mounts_mask(err, errlen);
 }
 
 static void child_reset_signals(void)

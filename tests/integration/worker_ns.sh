@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # cube-worker with the ns driver, end to end against the real kernel: create, what the
-# host sees (netns, veth, cgroups, uid shift, envd), Redis registration, API errors,
+# host sees (netns, veth, cgroups, uid shift, envd), the isolation boundary (break-out
+# attempts through envd that must fail: seccomp, capabilities, masked /proc; and what
+# must keep working: sudo, python, threads, PTY), Redis registration, API errors,
 # worker kill -9 + re-adoption, init dying on its own, DELETE leaving nothing behind,
 # --teardown-all.
 #
@@ -204,6 +206,81 @@ if [ -n "$RPID" ]; then
     check "redis: sandbox in node set" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID")" = 1 ]
     check "redis: cube:sb runtime fields" [ "$(r hget "cube:sb:$ID" addr)" = "$ADDR" ]
 fi
+
+# ---- isolation: break-out attempts from inside. Through envd, so every command runs
+# with the sandbox's own restrictions (nsenter from the host would not). -------------
+ENVD="http://$ADDR:49983"
+envelope() { # Connect envelope: flags 0, 32-bit big-endian length, JSON
+    local n
+    n=$(printf '%s' "$1" | wc -c)
+    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
+}
+data_of() { # decoded stdout (or $2: pty) of a captured Start stream
+    grep -ao "\"${2:-stdout}\":\"[^\"]*\"" "$1" | sed 's/^[^:]*:"//; s/"$//' |
+        while read -r b; do printf '%s' "$b" | base64 -d; done
+}
+SXN=0
+# sx USER SCRIPT [PTY]: bash -c SCRIPT as USER inside the sandbox (stderr merged into
+# stdout); prints the output. PTY=1: on a 27x91 pseudo-terminal instead.
+sx() {
+    local user=$1 script=$2 pty=${3:-0} out j
+    SXN=$((SXN + 1))
+    out="$T/sx.$SXN"
+    if [ "$pty" = 1 ]; then
+        j=$(jq -nc --arg s "$script" '{process:{cmd:"/bin/bash",args:["-c",$s]},pty:{size:{cols:91,rows:27}}}')
+    else
+        j=$(jq -nc --arg s "exec 2>&1; $script" '{process:{cmd:"/bin/bash",args:["-c",$s]}}')
+    fi
+    envelope "$j" | curl -sN --max-time 30 -X POST "$ENVD/process.Process/Start" \
+        -H 'Content-Type: application/connect+json' -H 'X-Access-Token: tok' \
+        -H "Authorization: Basic $(printf '%s:' "$user" | base64 -w0)" --data-binary @- -o "$out"
+    if [ "$pty" = 1 ]; then data_of "$out" pty; else data_of "$out"; fi
+}
+# expect NAME WANT GOT
+expect() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (want '$2', got '${3:0:300}')"; fi
+}
+
+check "envd runs commands as user" [ "$(sx user 'whoami')" = user ]
+
+# Normal use keeps working.
+expect "sudo -n id -u prints 0" 0 "$(sx user 'sudo -n id -u')"
+expect "root (sudo) writes and chowns under /usr" "user 755 hi" \
+    "$(sx user 'sudo -n sh -c "echo hi > /usr/local/bin/cube-probe && chmod 755 /usr/local/bin/cube-probe && chown user:user /usr/local/bin/cube-probe" && stat -c "%U %a" /usr/local/bin/cube-probe | tr "\n" " "; cube-probe 2>/dev/null || cat /usr/local/bin/cube-probe')"
+expect "dpkg database is usable as root (apt-style)" ok \
+    "$(sx user 'sudo -n dpkg --audit && sudo -n dpkg-query -W bash >/dev/null && echo ok')"
+expect "python3 runs" 42 "$(sx user 'python3 -c "print(6*7)"')"
+expect "threads work (clone3 ENOSYS falls back to clone)" t \
+    "$(sx user 'python3 -c "import threading; t = threading.Thread(target=print, args=(\"t\",)); t.start(); t.join()"')"
+expect "fork/exec and pipes work" 3 "$(sx user 'seq 3 | sort -r | head -1')"
+sx user 'tty; stty size' 1 | grep -aq '27 91' && ok "a PTY works" || not_ok "a PTY works"
+
+# /proc and /sys: host kernel state hidden, host-wide knobs read-only.
+expect "sudo write to /proc/sysrq-trigger fails" fail \
+    "$(sx user 'sudo -n sh -c "echo h > /proc/sysrq-trigger" >/dev/null 2>&1 && echo ok || echo fail')"
+expect "sudo write to /proc/sys fails (read-only)" fail \
+    "$(sx user 'sudo -n sh -c "echo 1 > /proc/sys/net/ipv4/ip_forward" >/dev/null 2>&1 && echo ok || echo fail')"
+expect "/proc/kcore, /proc/keys, /proc/timer_list read nothing as root" 0 \
+    "$(sx user 'sudo -n cat /proc/kcore /proc/keys /proc/timer_list 2>/dev/null | wc -c')"
+ro=$(sx root 'for p in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus /proc/fs; do
+    [ -e $p ] || continue
+    awk -v p=$p "\$5 == p { split(\$6, o, \",\"); r = o[1] } END { printf \"%s=%s \", p, r }" /proc/self/mountinfo
+done')
+case "$ro" in
+*=rw* | *"= "*) not_ok "/proc/sys, irq, bus, fs, sysrq-trigger (where present) are read-only ($ro)" ;;
+*/proc/sys=ro*) ok "/proc/sys, irq, bus, fs, sysrq-trigger (where present) are read-only ($ro)" ;;
+*) not_ok "/proc/sys, irq, bus, fs, sysrq-trigger (where present) are read-only ($ro)" ;;
+esac
+if nsenter -t "$PID" -m test -d /sys/kernel; then
+    expect "/sys/firmware is empty" 0 "$(sx root 'ls -A /sys/firmware | wc -l')"
+fi
+procs=$(sx user 'ps -eo comm= | sort -u | tr "\n" " "')
+case "$procs" in
+*cube-worker* | *redis* | *systemd* | *sshd*) not_ok "ps inside shows only sandbox processes ($procs)" ;;
+*cube-init*) ok "ps inside shows only sandbox processes" ;;
+*) not_ok "ps inside shows only sandbox processes ($procs)" ;;
+esac
+expect "pid 1 inside is cube-init" cube-init "$(sx user 'ps -o comm= -p 1')"
 
 # ---- errors ---------------------------------------------------------------------
 err_ok() { # NAME CODE: last reply had that status and a JSON {code,message}
