@@ -326,3 +326,48 @@ void cgroup_remove_parent(void)
             log_warn("cgroup: rmdir %s: %s", path, strerror(errno));
     }
 }
+
+/* Read a small cgroup file into buf; 0 / -1. */
+static int read_knob(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "re");
+    size_t n;
+
+    if (!f)
+        return -1;
+    n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return 0;
+}
+
+int cgroup_freeze(const char *id, int frozen)
+{
+    char path[PATH_MAX], buf[256];
+    int i, fz = -1;
+
+    if (cg.v2) {
+        if (cg_path(path, sizeof(path), 0, id, "cgroup.freeze") < 0 ||
+            util_write_knob(path, frozen ? "1" : "0") < 0)
+            return -1;
+        cg_path(path, sizeof(path), 0, id, "cgroup.events");
+    } else {
+        for (size_t k = 0; k < V1_N; k++)
+            if (strcmp(v1_ctrls[k], "freezer") == 0)
+                fz = (int)k;
+        if (fz < 0 || !usable(fz) || cg_path(path, sizeof(path), fz, id, "freezer.state") < 0 ||
+            util_write_knob(path, frozen ? "FROZEN" : "THAWED") < 0)
+            return -1;
+    }
+    /* v1 passes through FREEZING while tasks stop; v2 reports "frozen 1" in events. */
+    for (i = 0; i < 2000; i++) {
+        if (read_knob(path, buf, sizeof(buf)) < 0)
+            return -1;
+        if (cg.v2 ? (strstr(buf, frozen ? "frozen 1" : "frozen 0") != NULL)
+                  : (strncmp(buf, frozen ? "FROZEN" : "THAWED", 6) == 0))
+            return 0;
+        usleep(1000);
+    }
+    errno = ETIMEDOUT;
+    return -1;
+}

@@ -18,6 +18,10 @@ int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
                   int errlen);
 /* Move pid into every hierarchy's sandbox cgroup. */
 int cgroup_attach(const char *id, pid_t pid);
+/* Freeze (frozen=1) or thaw (0) every process of the sandbox: the freezer on v1,
+ * cgroup.freeze on v2. Waits (≤ 2 s) until the kernel reports the new state, so a
+ * paused sandbox really runs nothing when the call returns. 0 / -1. */
+int cgroup_freeze(const char *id, int frozen);
 /* Kill anything left in the sandbox's cgroups and remove them; missing = success.
  * -1 if a directory is still busy after a short grace period. */
 int cgroup_destroy(const char *id);

@@ -155,7 +155,7 @@ void sandbox_foreach_running(struct worker *w,
     struct sandbox *sb;
 
     for (sb = w->sandboxes; sb; sb = sb->next) {
-        if (sb->rec.state == SB_RUNNING)
+        if (sb->rec.state == SB_RUNNING || sb->rec.state == SB_PAUSED)
             fn(&sb->rec, arg);
     }
 }
@@ -280,6 +280,9 @@ static void kill_sandbox(struct sandbox *sb)
         finalize(sb);
         return;
     }
+    /* Frozen tasks do not die until thawed: thaw a paused sandbox first. */
+    if (cgroup_freeze(sb->rec.id, 0) < 0 && errno != ENOENT)
+        log_warn("sandbox %s: thaw before kill: %s", sb->rec.id, strerror(errno));
     /* SIGKILL to the pid namespace's init makes the kernel kill every process in it. */
     if (pidfd_kill(sb->pidfd) < 0 && errno != ESRCH)
         log_warn("sandbox %s: kill: %s", sb->rec.id, strerror(errno));
@@ -611,7 +614,7 @@ static int adopt(struct worker *w, const char *id)
     int fd;
 
     if (sandbox_dir(w, id, dir, sizeof(dir)) < 0 || state_load(dir, &rec) < 0 ||
-        strcmp(rec.id, id) != 0 || rec.state != SB_RUNNING)
+        strcmp(rec.id, id) != 0 || (rec.state != SB_RUNNING && rec.state != SB_PAUSED))
         return -1;
     fd = open_if_same(&rec);
     if (fd < 0)
@@ -745,4 +748,41 @@ void sandbox_release_all(struct worker *w)
             api_reply_error(sb->del_http[i], 503, "worker is shutting down");
         free_sandbox(sb);
     }
+}
+
+/* ---- pause / resume ---------------------------------------------------------------- */
+
+static int set_frozen(struct sandbox *sb, int frozen, char *err, int errlen)
+{
+    enum sb_state from = frozen ? SB_RUNNING : SB_PAUSED;
+
+    if (sb->rec.state != from) {
+        snprintf(err, (size_t)errlen, "sandbox %s is %s", sb->rec.id,
+                 sb_state_name(sb->rec.state));
+        return 409;
+    }
+    if (cgroup_freeze(sb->rec.id, frozen) < 0) {
+        snprintf(err, (size_t)errlen, "%s sandbox %s: %s", frozen ? "freeze" : "thaw",
+                 sb->rec.id, strerror(errno));
+        /* Never leave it half frozen behind a "running" state. */
+        if (frozen)
+            cgroup_freeze(sb->rec.id, 0);
+        return 500;
+    }
+    sb->rec.state = frozen ? SB_PAUSED : SB_RUNNING;
+    /* Persisted so a restarted worker re-adopts it in the right state. */
+    if (state_save(sb->dir, &sb->rec) < 0)
+        log_warn("sandbox %s: save state: %s", sb->rec.id, strerror(errno));
+    log_info("sandbox %s %s", sb->rec.id, frozen ? "paused" : "resumed");
+    return 0;
+}
+
+int sandbox_pause(struct sandbox *sb, char *err, int errlen)
+{
+    return set_frozen(sb, 1, err, errlen);
+}
+
+int sandbox_resume(struct sandbox *sb, char *err, int errlen)
+{
+    return set_frozen(sb, 0, err, errlen);
 }

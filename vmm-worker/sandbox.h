@@ -31,7 +31,11 @@ const struct sb_record *sandbox_record(const struct sandbox *sb);
 /* Kill and clean up; 204 is sent to http (may be NULL) once everything is gone. */
 void sandbox_delete(struct sandbox *sb, struct evhttp_request *http);
 json_t *sandbox_list_json(struct worker *w);
-/* fn must not create or destroy sandboxes. */
+/* Pause (freeze every process) / resume a sandbox. 0, or an HTTP status with err set:
+ * 409 when already in that state or still being created/killed, 500 on failure. */
+int sandbox_pause(struct sandbox *sb, char *err, int errlen);
+int sandbox_resume(struct sandbox *sb, char *err, int errlen);
+/* Running and paused sandboxes. fn must not create or destroy sandboxes. */
 void sandbox_foreach_running(struct worker *w,
                              void (*fn)(const struct sb_record *, void *), void *arg);
 

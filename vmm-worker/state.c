@@ -18,6 +18,8 @@ const char *sb_state_name(enum sb_state s)
         return "running";
     case SB_KILLING:
         return "killing";
+    case SB_PAUSED:
+        return "paused";
     }
     return "unknown";
 }
@@ -30,6 +32,8 @@ static int state_from_name(const char *s, enum sb_state *out)
         *out = SB_RUNNING;
     else if (strcmp(s, "killing") == 0)
         *out = SB_KILLING;
+    else if (strcmp(s, "paused") == 0)
+        *out = SB_PAUSED;
     else
         return -1;
     return 0;

@@ -18,6 +18,7 @@ enum sb_state {
     SB_CREATING, /* resources being made; on restart: tear down */
     SB_RUNNING,  /* envd answered and /init was applied */
     SB_KILLING,  /* SIGKILL sent, waiting for the pid namespace to empty */
+    SB_PAUSED,   /* every process frozen (cgroup freezer); memory and files kept */
 };
 
 struct sb_record {

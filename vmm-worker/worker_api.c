@@ -117,6 +117,42 @@ static void handle_one(struct worker *w, struct evhttp_request *req, const char 
     sandbox_delete(sb, req);
 }
 
+/* POST /sandboxes/{id}/pause | /resume */
+static void handle_action(struct worker *w, struct evhttp_request *req, const char *rest)
+{
+    char id[CUBE_SANDBOX_ID_LEN + 1], err[256];
+    const char *slash = strchr(rest, '/');
+    struct sandbox *sb;
+    int status;
+
+    if (!slash || (size_t)(slash - rest) > CUBE_SANDBOX_ID_LEN) {
+        api_reply_error(req, 404, "no such endpoint");
+        return;
+    }
+    memcpy(id, rest, (size_t)(slash - rest));
+    id[slash - rest] = '\0';
+    if (strcmp(slash, "/pause") != 0 && strcmp(slash, "/resume") != 0) {
+        api_reply_error(req, 404, "no such endpoint");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        api_reply_error(req, 405, "method not allowed");
+        return;
+    }
+    sb = cube_id_valid(id, CUBE_SANDBOX_ID_LEN) ? sandbox_find(w, id) : NULL;
+    if (!sb) {
+        api_reply_error(req, 404, "sandbox not found");
+        return;
+    }
+    status = strcmp(slash, "/pause") == 0 ? sandbox_pause(sb, err, sizeof(err))
+                                          : sandbox_resume(sb, err, sizeof(err));
+    if (status != 0) {
+        api_reply_error(req, status, err);
+        return;
+    }
+    api_reply_json(req, 200, state_api_json(sandbox_record(sb)));
+}
+
 static void route(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
@@ -142,6 +178,8 @@ static void route(struct evhttp_request *req, void *arg)
             api_reply_error(req, 405, "method not allowed");
     } else if (strncmp(path, "/sandboxes/", 11) == 0 && !strchr(path + 11, '/')) {
         handle_one(w, req, path + 11);
+    } else if (strncmp(path, "/sandboxes/", 11) == 0) {
+        handle_action(w, req, path + 11);
     } else {
         api_reply_error(req, 404, "no such endpoint");
     }
