@@ -6,7 +6,7 @@ WORKER_SRCS := vmm-worker/worker_main.c vmm-worker/worker_api.c vmm-worker/sandb
                vmm-worker/ns_spawn.c vmm-worker/ns_mounts.c vmm-worker/netns.c \
                vmm-worker/cgroup.c vmm-worker/state.c vmm-worker/slots.c \
                vmm-worker/template.c vmm-worker/create_req.c vmm-worker/node_registry.c \
-               vmm-worker/envd_client.c vmm-worker/util.c
+               vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 WORKER_BIN := $(BUILD)/bin/cube-worker
 
@@ -20,7 +20,7 @@ $(WORKER_BIN): $(WORKER_OBJS) $(COMMON_LIB)
 WORKER_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
                    -fno-sanitize-recover=undefined
 WORKER_TEST_OBJDIR := $(BUILD)/obj-test
-WORKER_TESTS := state slots create_req template
+WORKER_TESTS := state slots create_req template caps
 WORKER_TEST_BINS := $(WORKER_TESTS:%=$(BUILD)/tests/test_worker_%)
 
 UNIT_TESTS += $(WORKER_TEST_BINS)
@@ -30,6 +30,7 @@ WORKER_TEST_DEPS_state := state slots util
 WORKER_TEST_DEPS_slots := slots
 WORKER_TEST_DEPS_create_req := create_req template util
 WORKER_TEST_DEPS_template := template util
+WORKER_TEST_DEPS_caps := caps
 
 $(WORKER_TEST_OBJDIR)/vmm-worker/%.o: vmm-worker/%.c
 	@mkdir -p $(dir $@)

@@ -10,7 +10,7 @@
  *   C: become uid/gid 0 of its userns, unshare(NEWCGROUP) (now rooted at its own
  *      cgroup), mounts + pivot_root, hostname; wait for "N"
  *   P: cfg->wired() (netns + veth) in parallel with C's mounts, send "N"
- *   C: child_harden (/proc and /sys masks), stdio, exec cube-init -> sync fd closes
+ *   C: child_harden (masks, caps), stdio, exec cube-init -> sync fd closes
  *      (CLOEXEC) -> P sees EOF
  *   C on any error: sends "E<message>" and exits; P kills and reaps it.
  *
@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cube_log.h"
 #include "util.h"
 
@@ -96,11 +97,18 @@ static void child_wait(int sync, char want)
         _exit(126);
 }
 
-/* The sandbox boundary, right before exec (the filesystem is final): mask /proc and
- * /sys. Capabilities and the seccomp filter follow here. */
+/* The sandbox boundary, right before exec (the filesystem is final). Order matters:
+ *   1. mask /proc and /sys   (mount: needs CAP_SYS_ADMIN)
+ *   2. capabilities -> caps.h (bounding set first: PR_CAPBSET_DROP needs CAP_SETPCAP)
+ * no_new_privs is deliberately NOT set: `sudo` (setuid root inside the sandbox's user
+ * namespace) must keep working for the sandbox's user, and NNP would disable setuid
+ * for every descendant. After a setuid-root exec, root's capabilities are the bounding
+ * set at most. */
 static int child_harden(char *err, int errlen)
 {
-    return ns_mounts_mask(err, errlen);
+    if (ns_mounts_mask(err, errlen) < 0 || caps_apply(caps_sandbox_mask(), err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 static void child_reset_signals(void)

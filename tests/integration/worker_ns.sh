@@ -282,6 +282,26 @@ case "$procs" in
 esac
 expect "pid 1 inside is cube-init" cube-init "$(sx user 'ps -o comm= -p 1')"
 
+# Capabilities: Docker's default set, for the user, for sudo root and for init.
+st=$(sx user 'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb):" /proc/self/status | tr -s "\t" " " | tr "\n" ";"')
+expect "user: no capabilities, CapBnd = Docker default" \
+    "CapInh: 0000000000000000;CapPrm: 0000000000000000;CapEff: 0000000000000000;CapBnd: 00000000a80425fb;CapAmb: 0000000000000000;" "$st"
+st=$(sx user 'sudo -n grep -E "^(CapEff|CapBnd)" /proc/self/status | tr -s "\t" " " | tr "\n" ";"')
+expect "sudo root: CapEff = CapBnd = 00000000a80425fb" \
+    "CapEff: 00000000a80425fb;CapBnd: 00000000a80425fb;" "$st"
+st=$(sx root 'grep -E "^(CapEff|CapBnd)" /proc/1/status | tr -s "\t" " " | tr "\n" ";"')
+expect "sandbox init runs with the same set" "CapEff: 00000000a80425fb;CapBnd: 00000000a80425fb;" "$st"
+# Host-affecting operations as sudo root.
+before=$(sx user 'date +%Y')
+expect "sudo date -s fails" fail "$(sx user 'sudo -n date -s 2001-01-01 >/dev/null 2>&1 && echo ok || echo fail')"
+expect "the clock is unchanged" "$before" "$(sx user 'date +%Y')"
+expect "sudo mount tmpfs / proc fails" fail,fail \
+    "$(sx user 'sudo -n mount -t tmpfs none /mnt >/dev/null 2>&1 && echo -n ok, || echo -n fail,; sudo -n mount -t proc proc /mnt >/dev/null 2>&1 && echo ok || echo fail')"
+expect "sudo umount of a masked path fails" fail \
+    "$(sx user 'sudo -n umount /proc/kcore >/dev/null 2>&1 && echo ok || echo fail')"
+expect "sudo ip addr add fails (no NET_ADMIN: the sandbox keeps its address)" fail \
+    "$(sx user 'sudo -n ip addr add 100.96.255.253/32 dev eth0 >/dev/null 2>&1 && echo ok || echo fail')"
+
 # ---- errors ---------------------------------------------------------------------
 err_ok() { # NAME CODE: last reply had that status and a JSON {code,message}
     if [ "$CODE" = "$2" ] && echo "$BODY" | jq -e --argjson c "$2" '.code == $c and (.message | length > 0)' >/dev/null 2>&1; then
