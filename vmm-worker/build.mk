@@ -6,7 +6,8 @@ WORKER_SRCS := vmm-worker/worker_main.c vmm-worker/worker_api.c vmm-worker/sandb
                vmm-worker/ns_spawn.c vmm-worker/ns_mounts.c vmm-worker/netns.c \
                vmm-worker/cgroup.c vmm-worker/state.c vmm-worker/slots.c \
                vmm-worker/template.c vmm-worker/create_req.c vmm-worker/node_registry.c \
-               vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c
+               vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c \
+               vmm-worker/seccomp_profile.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 WORKER_BIN := $(BUILD)/bin/cube-worker
 
@@ -14,13 +15,13 @@ BINS += $(WORKER_BIN)
 
 $(WORKER_BIN): $(WORKER_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(WORKER_OBJS) $(COMMON_LIB) -levent -ljansson -lhiredis
+	$(CC) $(LDFLAGS_BASE) -o $@ $(WORKER_OBJS) $(COMMON_LIB) -levent -ljansson -lhiredis -lseccomp
 
 # --- unit tests (cmocka, always sanitized) -------------------------------------------
 WORKER_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
                    -fno-sanitize-recover=undefined
 WORKER_TEST_OBJDIR := $(BUILD)/obj-test
-WORKER_TESTS := state slots create_req template caps
+WORKER_TESTS := state slots create_req template caps seccomp
 WORKER_TEST_BINS := $(WORKER_TESTS:%=$(BUILD)/tests/test_worker_%)
 
 UNIT_TESTS += $(WORKER_TEST_BINS)
@@ -31,6 +32,9 @@ WORKER_TEST_DEPS_slots := slots
 WORKER_TEST_DEPS_create_req := create_req template util
 WORKER_TEST_DEPS_template := template util
 WORKER_TEST_DEPS_caps := caps
+WORKER_TEST_DEPS_seccomp := seccomp_profile
+# Extra libraries a test links with.
+WORKER_TEST_LIBS_seccomp := -lseccomp
 
 $(WORKER_TEST_OBJDIR)/vmm-worker/%.o: vmm-worker/%.c
 	@mkdir -p $(dir $@)
@@ -48,6 +52,6 @@ define WORKER_TEST_RULE
 $(BUILD)/tests/test_worker_$(1): $(WORKER_TEST_OBJDIR)/tests/unit/test_worker_$(1).o \
         $(patsubst %,$(WORKER_TEST_OBJDIR)/vmm-worker/%.o,$(WORKER_TEST_DEPS_$(1))) $(COMMON_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(WORKER_TEST_SAN) -o $$@ $$(filter %.o,$$^) $(COMMON_LIB) -ljansson -lcmocka
+	$$(CC) $(WORKER_TEST_SAN) -o $$@ $$(filter %.o,$$^) $(COMMON_LIB) -ljansson -lcmocka $(WORKER_TEST_LIBS_$(1))
 endef
 $(foreach t,$(WORKER_TESTS),$(eval $(call WORKER_TEST_RULE,$(t))))

@@ -10,7 +10,7 @@
  *   C: become uid/gid 0 of its userns, unshare(NEWCGROUP) (now rooted at its own
  *      cgroup), mounts + pivot_root, hostname; wait for "N"
  *   P: cfg->wired() (netns + veth) in parallel with C's mounts, send "N"
- *   C: child_harden (masks, caps), stdio, exec cube-init -> sync fd closes
+ *   C: child_harden (masks, caps, seccomp), stdio, exec cube-init -> sync fd closes
  *      (CLOEXEC) -> P sees EOF
  *   C on any error: sends "E<message>" and exits; P kills and reaps it.
  *
@@ -36,6 +36,7 @@
 
 #include "caps.h"
 #include "cube_log.h"
+#include "seccomp_profile.h"
 #include "util.h"
 
 #ifndef CLONE_PIDFD
@@ -97,16 +98,23 @@ static void child_wait(int sync, char want)
         _exit(126);
 }
 
-/* The sandbox boundary, right before exec (the filesystem is final). Order matters:
- *   1. mask /proc and /sys   (mount: needs CAP_SYS_ADMIN)
- *   2. capabilities -> caps.h (bounding set first: PR_CAPBSET_DROP needs CAP_SETPCAP)
+/* The sandbox boundary, right before exec (the filesystem is final, so the filter
+ * does not have to allow the setup syscalls). Order matters:
+ *   1. mask /proc and /sys              (mount: needs CAP_SYS_ADMIN)
+ *   2. bounding set + ambient -> caps.h (PR_CAPBSET_DROP: needs CAP_SETPCAP)
+ *   3. seccomp filter                   (without no_new_privs: needs CAP_SYS_ADMIN)
+ *   4. effective/permitted/inheritable  (a pure reduction; the filter allows capset)
  * no_new_privs is deliberately NOT set: `sudo` (setuid root inside the sandbox's user
  * namespace) must keep working for the sandbox's user, and NNP would disable setuid
- * for every descendant. After a setuid-root exec, root's capabilities are the bounding
- * set at most. */
+ * for every descendant. What root inside can do is bounded by the capability set and
+ * the filter instead, which setuid exec cannot widen: after exec, root's capabilities
+ * are the bounding set at most, and the filter is inherited and permanent. */
 static int child_harden(char *err, int errlen)
 {
-    if (ns_mounts_mask(err, errlen) < 0 || caps_apply(caps_sandbox_mask(), err, errlen) < 0)
+    uint64_t keep = caps_sandbox_mask();
+
+    if (ns_mounts_mask(err, errlen) < 0 || caps_limit_bounding(keep, err, errlen) < 0 ||
+        seccomp_profile_load(err, errlen) < 0 || caps_limit_process(keep, err, errlen) < 0)
         return -1;
     return 0;
 }

@@ -302,6 +302,101 @@ expect "sudo umount of a masked path fails" fail \
 expect "sudo ip addr add fails (no NET_ADMIN: the sandbox keeps its address)" fail \
     "$(sx user 'sudo -n ip addr add 100.96.255.253/32 dev eth0 >/dev/null 2>&1 && echo ok || echo fail')"
 
+# seccomp (see vmm-worker/seccomp_profile.c).
+expect "no_new_privs is off (sudo works), seccomp filter on" "NoNewPrivs: 0;Seccomp: 2;" \
+    "$(sx user 'grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status | tr -s "\t" " " | tr "\n" ";"')"
+
+# Namespaces: no new user namespace, with or without sudo.
+expect "unshare -U fails" fail "$(sx user 'unshare -U true >/dev/null 2>&1 && echo ok || echo fail')"
+expect "unshare -r fails" fail "$(sx user 'unshare -r true >/dev/null 2>&1 && echo ok || echo fail')"
+expect "sudo unshare -r / -m fail" fail,fail \
+    "$(sx user 'sudo -n unshare -r true >/dev/null 2>&1 && echo -n ok, || echo -n fail,; sudo -n unshare -m true >/dev/null 2>&1 && echo ok || echo fail')"
+
+# Syscalls the filter denies, tried as root. Each line: name result.
+PROBE='
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def sc(nr, *a):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(x) for x in a])
+    if r == 0 and nr == 56:
+        os._exit(0)  # a clone that should have failed: child leaves at once
+    return "ok" if r >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+NEWUSER, SIGCHLD = 0x10000000, 17
+for name, nr, args in [
+    ("init_module", 175, (0, 0, 0)), ("finit_module", 313, (0, 0, 0)),
+    ("delete_module", 176, (0, 0)), ("kexec_load", 246, (0, 0, 0, 0)),
+    ("bpf", 321, (0, 0, 0)), ("perf_event_open", 298, (0, 0, -1, -1, 0)),
+    ("keyctl", 250, (0, -3, 0)), ("add_key", 248, (0, 0, 0, 0, 0)),
+    ("request_key", 249, (0, 0, 0, 0)), ("open_by_handle_at", 304, (-1, 0, 0)),
+    ("name_to_handle_at", 303, (-100, 0, 0, 0, 0)), ("userfaultfd", 323, (0,)),
+    ("settimeofday", 164, (0, 0)), ("clock_settime", 227, (0, 0)),
+    ("adjtimex", 159, (0,)), ("reboot", 169, (0xfee1dead, 672274793, 0, 0)),
+    ("swapon", 167, (0, 0)), ("acct", 163, (0,)), ("iopl", 172, (3,)),
+    ("ioperm", 173, (0, 1, 1)), ("syslog", 103, (3, 0, 0)),
+    ("mount", 165, (0, 0, 0, 0, 0)), ("umount2", 166, (0, 0)), ("pivot_root", 155, (0, 0)),
+    ("fsopen", 430, (0, 0)), ("open_tree", 428, (-100, 0, 0)), ("setns", 308, (-1, 0)),
+    ("unshare(NEWUSER)", 272, (NEWUSER,)), ("clone(NEWUSER)", 56, (NEWUSER | SIGCHLD, 0, 0, 0, 0)),
+    ("clone3", 435, (0, 0)), ("io_uring_setup", 425, (1, 0)),
+    ("personality(READ_IMPLIES_EXEC)", 135, (0x0400000,)),
+    ("personality(query)", 135, (0xffffffff,)),
+    ("personality(ADDR_NO_RANDOMIZE)", 135, (0x0040000,)),
+    ("getpid", 39, ()),
+]:
+    print(name, sc(nr, *args))
+'
+WANT_PROBE="init_module EPERM
+finit_module EPERM
+delete_module EPERM
+kexec_load EPERM
+bpf EPERM
+perf_event_open EPERM
+keyctl EPERM
+add_key EPERM
+request_key EPERM
+open_by_handle_at EPERM
+name_to_handle_at EPERM
+userfaultfd EPERM
+settimeofday EPERM
+clock_settime EPERM
+adjtimex EPERM
+reboot EPERM
+swapon EPERM
+acct EPERM
+iopl EPERM
+ioperm EPERM
+syslog EPERM
+mount EPERM
+umount2 EPERM
+pivot_root EPERM
+fsopen EPERM
+open_tree EPERM
+setns EPERM
+unshare(NEWUSER) EPERM
+clone(NEWUSER) EPERM
+clone3 ENOSYS
+io_uring_setup EPERM
+personality(READ_IMPLIES_EXEC) EPERM
+personality(query) ok
+personality(ADDR_NO_RANDOMIZE) ok
+getpid ok"
+got=$(sx root "python3 -c '$PROBE'")
+while read -r name want; do
+    g=$(echo "$got" | awk -v n="$name" '$1 == n { print $2 }')
+    expect "syscall $name as root: $want" "$want" "$g"
+done <<<"$WANT_PROBE"
+# The i386 ABI (int 0x80) is not allowed: SIGSYS (159) with the filter; SIGSEGV (139) on
+# hosts whose kernel has no IA32 emulation enabled. Never a result.
+I386='
+import mmap, ctypes
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(b"\xb8\x14\x00\x00\x00\xcd\x80\xc3")  # mov eax, 20 (getpid); int 0x80; ret
+print("pid", ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))())
+'
+got=$(sx root "python3 -c '$I386' >/dev/null 2>&1; echo \$?" | tail -n 1)
+case "$got" in 159 | 139) ok "i386 syscall from a 64-bit process is refused (exit $got)" ;; *) not_ok "i386 syscall from a 64-bit process is refused (exit $got)" ;; esac
+
 # ---- errors ---------------------------------------------------------------------
 err_ok() { # NAME CODE: last reply had that status and a JSON {code,message}
     if [ "$CODE" = "$2" ] && echo "$BODY" | jq -e --argjson c "$2" '.code == $c and (.message | length > 0)' >/dev/null 2>&1; then
