@@ -63,7 +63,7 @@ int cube_sandbox_id_normalize(const char *in, size_t len, char *out)
 }
 
 static const char *const not_impl_subpaths[] = {
-    "pause", "resume", "refreshes", "metrics",
+    "refreshes", "metrics",
     "network", "fork",  "snapshots", "logs", NULL};
 
 static void set_405(cube_route_match_t *m, const char *allow)
@@ -149,6 +149,15 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
             return;
         m->route = connect ? (v2 ? CUBE_ROUTE_CONNECT_V2 : CUBE_ROUTE_CONNECT_V1)
                            : CUBE_ROUTE_TIMEOUT;
+        if (method == CUBE_M_POST)
+            m->status = 0;
+        else
+            set_405(m, "POST");
+        return;
+    }
+
+    if (!v2 && (str_eq(p, plen, "pause") || str_eq(p, plen, "resume"))) {
+        m->route = p[0] == 'p' ? CUBE_ROUTE_PAUSE : CUBE_ROUTE_RESUME;
         if (method == CUBE_M_POST)
             m->status = 0;
         else

@@ -30,6 +30,8 @@ enum cube_route {
     CUBE_ROUTE_TIMEOUT,      /* POST /sandboxes/{id}/timeout */
     CUBE_ROUTE_CONNECT_V1,   /* POST /sandboxes/{id}/connect */
     CUBE_ROUTE_CONNECT_V2,   /* POST /v2/sandboxes/{id}/connect */
+    CUBE_ROUTE_PAUSE,        /* POST /sandboxes/{id}/pause */
+    CUBE_ROUTE_RESUME,       /* POST /sandboxes/{id}/resume (deprecated by E2B) */
     CUBE_ROUTE_NOT_IMPLEMENTED /* a known E2B path this version does not serve: 501 */
 };
 

@@ -105,7 +105,7 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
     /* One pipelined round trip for every record's end time; the replies are all read
      * before any other command is sent on this connection. */
     for (size_t i = 0; i < ids->elements; i++)
-        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node", ids->element[i]->str);
+        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node state", ids->element[i]->str);
     for (size_t i = 0; i < ids->elements; i++) {
         const char *id = ids->element[i]->str;
         redisReply *r = NULL;
@@ -115,14 +115,18 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
             rc_ = -1;
             break;
         }
-        if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && cube_id_valid(id, 63) &&
-            r->element[0]->type == REDIS_REPLY_STRING &&
+        /* A paused sandbox keeps no clock: it lives until resumed or killed. */
+        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                     r->element[2]->type == REDIS_REPLY_STRING &&
+                     strcmp(r->element[2]->str, "paused") == 0;
+        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            cube_id_valid(id, 63) && r->element[0]->type == REDIS_REPLY_STRING &&
             r->element[1]->type == REDIS_REPLY_STRING && strlen(r->element[1]->str) < 64 &&
             cube_rfc3339_parse(r->element[0]->str, &end_ms) == 0 && end_ms <= now_ms) {
             snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
             snprintf(due[ndue].node, sizeof(due[ndue].node), "%s", r->element[1]->str);
             ndue++;
-        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                    r->element[0]->type == REDIS_REPLY_NIL && cube_id_valid(id, 63)) {
             /* An index entry without a record: a half-removed sandbox. */
             snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);

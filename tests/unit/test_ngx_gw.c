@@ -90,6 +90,13 @@ static void test_route_ids(void **state)
     assert_int_equal(m.status, 404);
     cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/pause"), &m);
     assert_int_equal(m.status, 0);
+    assert_int_equal(m.route, CUBE_ROUTE_PAUSE);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/resume"), &m);
+    assert_int_equal(m.route, CUBE_ROUTE_RESUME);
+    cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/pause"), &m);
+    assert_int_equal(m.status, 405);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/metrics"), &m);
+    assert_int_equal(m.status, 0);
     assert_int_equal(m.route, CUBE_ROUTE_NOT_IMPLEMENTED);
     cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/unknown"), &m);
     assert_int_equal(m.status, 404);
