@@ -56,3 +56,13 @@ test('pty: create, send input, output arrives', async () => {
   await pty.wait();
   assert.match(out, /pty-42/);
 });
+
+test('killing the sandbox cuts a running command at the transport level', async () => {
+  const victim = await Sandbox.create();
+  setTimeout(() => victim.kill(), 500);
+  await assert.rejects(victim.commands.run('sleep 20'), (e) => {
+    assert.ok(e instanceof TimeoutError, `got ${e?.constructor?.name}: ${e?.message}`);
+    assert.match(e.message, /killed or reached its end of life/);
+    return true;
+  });
+});
