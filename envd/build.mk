@@ -6,10 +6,10 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c 
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
-             envd/files_download.c
+             envd/files_download.c envd/files_upload.c envd/multipart.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.
-ENVD_LIBS := -levent -ljansson -lcrypto
+ENVD_LIBS := -levent -ljansson -lcrypto -lz
 
 CUBE_INIT_OBJS := $(BUILD)/obj/envd/cube_init.o
 
@@ -38,7 +38,8 @@ ENVD_TEST_status := envd/process_status.c
 ENVD_TEST_env := envd/envd_env.c
 ENVD_TEST_files_auth := envd/files_auth.c envd/base64.c common/cube_hash.c
 ENVD_TEST_LIBS_files_auth := -lcrypto
-ENVD_TEST_NAMES := envelope base64 path status env files_auth
+ENVD_TEST_multipart := envd/multipart.c
+ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart
 
 ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
 UNIT_TESTS += $(ENVD_TEST_BINS)
@@ -72,7 +73,8 @@ ENVD_FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Ienvd \
 ENVD_FUZZ_envelope := envd/connect_envelope.c
 ENVD_FUZZ_base64 := envd/base64.c
 ENVD_FUZZ_path := envd/envd_path.c envd/base64.c
-ENVD_FUZZ_NAMES := envelope base64 path
+ENVD_FUZZ_multipart := envd/multipart.c
+ENVD_FUZZ_NAMES := envelope base64 path multipart
 FUZZERS += $(ENVD_FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_envd_%)
 
 define ENVD_FUZZ_RULE

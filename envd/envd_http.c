@@ -7,6 +7,7 @@
 #include "envd_env.h"
 #include "envd_metrics.h"
 #include "files_download.h"
+#include "files_upload.h"
 #include "process_rpc.h"
 
 #include <event2/buffer.h>
@@ -239,7 +240,7 @@ static void route(struct evhttp_request *req, void *arg)
         if (is_get)
             files_download(req);
         else if (method == EVHTTP_REQ_POST)
-            envd_reply_error(req, 501, "file upload is not implemented yet");
+            files_upload(req);
         else
             envd_reply_error(req, 405, "method not allowed");
         return;
@@ -290,8 +291,10 @@ int envd_http_start(struct event_base *base, const char *host, int port)
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    /* Bodies are buffered whole before dispatch: bound them. Headers too. */
-    evhttp_set_max_body_size(http, CONNECT_MAX_MESSAGE + 1024);
+    /* Bodies are buffered whole before dispatch: bound them. Uploads set the
+     * bound (see files_upload.c); RPC messages are refused above
+     * CONNECT_MAX_MESSAGE once read. Headers too. */
+    evhttp_set_max_body_size(http, FILES_MAX_UPLOAD);
     evhttp_set_max_headers_size(http, 64 * 1024);
     evhttp_set_gencb(http, route, NULL);
     if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {

@@ -292,6 +292,73 @@ curl -s -H "$TK" "$B/files?path=$(enc "$F/big.bin")" | head -c 1000 >/dev/null
 code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
 check "GET /files: a client closing mid-download leaves envd healthy" /dev/null test "$code" = 204
 
+# ---------------------------------------------------------------- POST /files
+printf 'This is a test file.' >"$TMP/src.txt"
+# up URL OUT [curl args]: POST /files with the token; prints the status.
+up() {
+    local url=$1 out=$2
+    shift 2
+    curl -s -o "$out" -w '%{http_code}' -H "$TK" -H 'Expect:' "$@" "$B/files?$url"
+}
+code=$(up "path=$(enc "$F/up/a.txt")" "$TMP/u1" -F "file=@$TMP/src.txt;filename=test_write.txt")
+check "POST /files multipart: exact entry array" "$TMP/u1" \
+    test "$code" = 200 -a "$(cat "$TMP/u1")" = "[{\"path\":\"$F/up/a.txt\",\"name\":\"a.txt\",\"type\":\"file\"}]"
+check "POST /files multipart: content written, mode 0644" "$TMP/u1" \
+    test "$(cat "$F/up/a.txt")" = 'This is a test file.' -a "$(stat -c %a "$F/up/a.txt")" = 644
+code=$(up "" "$TMP/u2" -F "file=@$TMP/src.txt;filename=$F/multi/0.txt" -F "other=x" -F "file=@$TMP/src.txt;filename=$F/multi/deep/1.txt")
+check "POST /files multipart: several parts, paths from filenames, same order" "$TMP/u2" \
+    test "$code" = 200 -a "$(cat "$TMP/u2")" = "[{\"path\":\"$F/multi/0.txt\",\"name\":\"0.txt\",\"type\":\"file\"},{\"path\":\"$F/multi/deep/1.txt\",\"name\":\"1.txt\",\"type\":\"file\"}]"
+code=$(up "" "$TMP/u3" -F "file=@$TMP/src.txt;filename=$F/dup.txt" -F "file=@$TMP/src.txt;filename=$F/dup.txt")
+check "POST /files multipart: two parts to one path is 400, nothing written" "$TMP/u3" \
+    test "$code" = 400 -a ! -e "$F/dup.txt"
+code=$(up "path=$(enc "$F/plain.txt")" "$TMP/u4" -F "file=file content")
+check "POST /files multipart: plain field without filename uses path" "$TMP/u4" \
+    test "$code" = 200 -a "$(cat "$F/plain.txt")" = 'file content'
+code=$(up "" "$TMP/u5" -F "file=file content")
+check "POST /files multipart: no path anywhere is 400" "$TMP/u5" test "$code" = 400
+code=$(up "path=$(enc "$F/o.bin")" "$TMP/u6" -H 'Content-Type: application/octet-stream' --data-binary @"$F/big.bin")
+check "POST /files octet-stream: 64 MiB written intact" "$TMP/u6" \
+    sh -c "[ $code = 200 ] && cmp -s '$F/big.bin' '$F/o.bin'"
+code=$(up "" "$TMP/u7" -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/src.txt")
+check "POST /files octet-stream: path is required (400)" "$TMP/u7" test "$code" = 400
+code=$(gzip -c "$TMP/src.txt" | up "path=$(enc "$F/gz/z.txt")" "$TMP/u8" -H 'Content-Type: application/octet-stream' \
+    -H 'Content-Encoding: gzip' -H 'Transfer-Encoding: chunked' --data-binary @-)
+check "POST /files octet-stream: chunked + gzip body is inflated" "$TMP/u8" \
+    test "$code" = 200 -a "$(cat "$F/gz/z.txt" 2>/dev/null)" = 'This is a test file.'
+code=$(printf 'not gzip' | up "path=$(enc "$F/gz/bad.txt")" "$TMP/u9" -H 'Content-Type: application/octet-stream' \
+    -H 'Content-Encoding: gzip' --data-binary @-)
+check "POST /files: corrupt gzip is 400" "$TMP/u9" test "$code" = 400
+code=$(up "path=$(enc "$F/gz/br.txt")" "$TMP/u10" -H 'Content-Type: application/octet-stream' -H 'Content-Encoding: br' --data-binary @"$TMP/src.txt")
+check "POST /files: other Content-Encoding is 400" "$TMP/u10" test "$code" = 400
+code=$(up "path=$(enc "$F/meta.txt")" "$TMP/u11" -H 'X-Metadata-Author: mish' -H 'X-Metadata-purpose: upload' -F "file=@$TMP/src.txt")
+if python3 -c "import os,sys; os.setxattr(sys.argv[1],'user.e2b.t',b'1')" "$F/hello.txt" 2>/dev/null; then
+    check "POST /files: X-Metadata-* in the entry and as user.e2b.* xattrs" "$TMP/u11" \
+        sh -c "grep -qF '\"metadata\":{\"author\":\"mish\",\"purpose\":\"upload\"}' '$TMP/u11' && python3 -c \"import os; assert os.getxattr('$F/meta.txt','user.e2b.author')==b'mish'\""
+    code=$(up "path=$(enc "$F/meta.txt")" "$TMP/u12" -F "file=@$TMP/src.txt")
+    check "POST /files: re-upload without headers clears metadata" "$TMP/u12" \
+        sh -c "[ $code = 200 ] && ! grep -q metadata '$TMP/u12' && python3 -c \"import os; assert not [x for x in os.listxattr('$F/meta.txt') if x.startswith('user.e2b.')]\""
+else
+    ok "POST /files metadata # SKIP no user xattrs on $F"
+fi
+code=$(up "path=$(enc "$F/own/sub/f.txt")&username=nobody" "$TMP/u13" -F "file=@$TMP/src.txt")
+check "POST /files: new parents and file belong to the user" "$TMP/u13" \
+    test "$code" = 200 -a "$(stat -c %U:%a "$F/own")" = nobody:755 -a "$(stat -c %U "$F/own/sub/f.txt")" = nobody
+code=$(up "path=$(enc "$F/d")" "$TMP/u14" -F "file=@$TMP/src.txt")
+check "POST /files: directory target is 400" "$TMP/u14" test "$code" = 400
+code=$(curl -s -o "$TMP/u15" -w '%{http_code}' -F "file=@$TMP/src.txt" "$B/files?path=$(enc "$F/nosig.txt")")
+check "POST /files: no token and no signature is 401" "$TMP/u15" test "$code" = 401
+S=$(sig "$F/signed.txt" write "")
+code=$(curl -s -o "$TMP/u16" -w '%{http_code}' -F "file=@$TMP/src.txt" "$B/files?path=$(enc "$F/signed.txt")&signature=$(enc "$S")")
+check "POST /files: signed upload URL" "$TMP/u16" test "$code" = 200 -a -f "$F/signed.txt"
+if mkdir -p "$TMP/small" && mount -t tmpfs -o size=64k tmpfs "$TMP/small" 2>/dev/null; then
+    code=$(up "path=$(enc "$TMP/small/full.bin")" "$TMP/u17" -H 'Content-Type: application/octet-stream' --data-binary @"$F/big.bin")
+    umount "$TMP/small"
+    check "POST /files: full disk is 507 with E2B's message" "$TMP/u17" \
+        test "$code" = 507 -a "$(cat "$TMP/u17")" = '{"code":507,"message":"not enough disk space available"}'
+else
+    ok "POST /files: full disk is 507 # SKIP cannot mount a small tmpfs"
+fi
+
 # ---------------------------------------------------------------- cube-init
 "$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
 INIT_PID=$!
