@@ -7,7 +7,7 @@ WORKER_SRCS := vmm-worker/worker_main.c vmm-worker/worker_api.c vmm-worker/sandb
                vmm-worker/cgroup.c vmm-worker/state.c vmm-worker/slots.c \
                vmm-worker/template.c vmm-worker/create_req.c vmm-worker/node_registry.c \
                vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c \
-               vmm-worker/seccomp_profile.c
+               vmm-worker/seccomp_profile.c vmm-worker/metrics.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 WORKER_BIN := $(BUILD)/bin/cube-worker
 

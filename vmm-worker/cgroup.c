@@ -15,9 +15,9 @@
 #include "cube_log.h"
 #include "util.h"
 
-/* v1 controllers a sandbox is placed in. freezer is for pause/resume (later issue);
- * cpuacct/blkio are not needed for limits. */
-static const char *const v1_ctrls[] = {"cpu", "memory", "pids", "freezer"};
+/* v1 controllers a sandbox is placed in: limits (cpu, memory, pids), pause/resume
+ * (freezer) and CPU accounting for metrics (cpuacct, a separate mount on some hosts). */
+static const char *const v1_ctrls[] = {"cpu", "memory", "pids", "freezer", "cpuacct"};
 #define V1_N (sizeof(v1_ctrls) / sizeof(v1_ctrls[0]))
 
 static struct {
@@ -138,7 +138,7 @@ int cgroup_init(const char *root, const char *parent)
         cg.have[i] = 1;
         any = 1;
     }
-    log_info("cgroup v1 at %s/{cpu,memory,pids,freezer}/%s", root, parent);
+    log_info("cgroup v1 at %s/{cpu,memory,pids,freezer,cpuacct}/%s", root, parent);
     return any ? 0 : -1;
 }
 
@@ -370,4 +370,58 @@ int cgroup_freeze(const char *id, int frozen)
     }
     errno = ETIMEDOUT;
     return -1;
+}
+
+static int ctrl_index(const char *name)
+{
+    for (size_t k = 0; k < V1_N; k++)
+        if (strcmp(v1_ctrls[k], name) == 0)
+            return (int)k;
+    return -1;
+}
+
+/* First number in a cgroup file, or in the line starting with key (e.g. "cache "). */
+static int read_u64(int hier, const char *id, const char *file, const char *key,
+                    unsigned long long *out)
+{
+    char path[PATH_MAX], buf[4096];
+    const char *p = buf;
+
+    if (hier < 0 || cg_path(path, sizeof(path), hier, id, file) < 0 ||
+        read_knob(path, buf, sizeof(buf)) < 0)
+        return -1;
+    if (key) {
+        size_t kl = strlen(key);
+        for (p = buf; p && strncmp(p, key, kl) != 0; p = strchr(p, '\n'), p = p ? p + 1 : p)
+            ;
+        if (!p)
+            return -1;
+        p += kl;
+    }
+    if (strncmp(p, "max", 3) == 0) {
+        *out = 0;
+        return 0;
+    }
+    *out = strtoull(p, NULL, 10);
+    return 0;
+}
+
+int cgroup_stats(const char *id, struct cgroup_stats *st)
+{
+    unsigned long long v = 0;
+
+    memset(st, 0, sizeof(*st));
+    if (cg.v2) {
+        if (read_u64(0, id, "cpu.stat", "usage_usec ", &v) == 0)
+            st->cpu_usage_ns = v * 1000;
+        read_u64(0, id, "memory.current", NULL, &st->mem_used);
+        read_u64(0, id, "memory.max", NULL, &st->mem_limit);
+        read_u64(0, id, "memory.stat", "file ", &st->mem_cache);
+        return 0;
+    }
+    read_u64(ctrl_index("cpuacct"), id, "cpuacct.usage", NULL, &st->cpu_usage_ns);
+    read_u64(ctrl_index("memory"), id, "memory.usage_in_bytes", NULL, &st->mem_used);
+    read_u64(ctrl_index("memory"), id, "memory.limit_in_bytes", NULL, &st->mem_limit);
+    read_u64(ctrl_index("memory"), id, "memory.stat", "total_cache ", &st->mem_cache);
+    return 0;
 }

@@ -22,6 +22,14 @@ int cgroup_attach(const char *id, pid_t pid);
  * cgroup.freeze on v2. Waits (≤ 2 s) until the kernel reports the new state, so a
  * paused sandbox really runs nothing when the call returns. 0 / -1. */
 int cgroup_freeze(const char *id, int frozen);
+struct cgroup_stats {
+    unsigned long long cpu_usage_ns; /* cumulative CPU time of the sandbox */
+    unsigned long long mem_used;     /* bytes, page cache included */
+    unsigned long long mem_limit;    /* bytes; 0 = no limit */
+    unsigned long long mem_cache;    /* bytes of page cache */
+};
+/* Read the sandbox's usage; missing files leave fields 0. */
+int cgroup_stats(const char *id, struct cgroup_stats *st);
 /* Kill anything left in the sandbox's cgroups and remove them; missing = success.
  * -1 if a directory is still busy after a short grace period. */
 int cgroup_destroy(const char *id);

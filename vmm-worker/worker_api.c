@@ -14,6 +14,7 @@
 
 #include "create_req.h"
 #include "cube_log.h"
+#include "metrics.h"
 #include "sandbox.h"
 
 #define MAX_BODY (1 << 20) /* envVars of a create request fit easily */
@@ -167,6 +168,11 @@ static void route(struct evhttp_request *req, void *arg)
     if (strcmp(path, "/health") == 0) {
         if (m == EVHTTP_REQ_GET)
             handle_health(w, req);
+        else
+            api_reply_error(req, 405, "method not allowed");
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (m == EVHTTP_REQ_GET)
+            api_reply_json(req, 200, metrics_sample_all(w));
         else
             api_reply_error(req, 405, "method not allowed");
     } else if (strcmp(path, "/sandboxes") == 0 || strcmp(path, "/sandboxes/") == 0) {
