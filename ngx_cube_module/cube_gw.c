@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ================================================================ small utils */
@@ -63,7 +64,7 @@ int cube_sandbox_id_normalize(const char *in, size_t len, char *out)
 }
 
 static const char *const not_impl_subpaths[] = {
-    "refreshes", "metrics",
+    "refreshes",
     "network", "fork",  "snapshots", "logs", NULL};
 
 static void set_405(cube_route_match_t *m, const char *allow)
@@ -156,6 +157,14 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
         return;
     }
 
+    if (!v2 && str_eq(p, plen, "metrics")) {
+        m->route = CUBE_ROUTE_METRICS;
+        if (method == CUBE_M_GET)
+            m->status = 0;
+        else
+            set_405(m, "GET");
+        return;
+    }
     if (!v2 && (str_eq(p, plen, "pause") || str_eq(p, plen, "resume"))) {
         m->route = p[0] == 'p' ? CUBE_ROUTE_PAUSE : CUBE_ROUTE_RESUME;
         if (method == CUBE_M_POST)
@@ -1137,4 +1146,74 @@ int cube_http_resp_parse(const char *buf, size_t len, int eof, char *scratch,
     r->body = buf + r->header_len;
     r->body_len = avail;
     return 1;
+}
+
+/* ================================================================ metrics */
+
+static int parse_unix_arg(const char *v, size_t n, long long *out)
+{
+    long long x = 0;
+
+    if (n == 0 || n > 15)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+int cube_metrics_query_parse(const char *args, size_t len, long long *start, long long *end,
+                             char *err, size_t errlen)
+{
+    const char *p = args, *stop = args + len;
+
+    *start = 0;
+    *end = INT64_MAX / 1000;
+    while (p < stop) {
+        const char *amp = memchr(p, '&', (size_t)(stop - p));
+        const char *e = amp ? amp : stop;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (eq) {
+            size_t kl = (size_t)(eq - p), vl = (size_t)(e - eq - 1);
+            long long *dst = NULL;
+            if (kl == 5 && memcmp(p, "start", 5) == 0)
+                dst = start;
+            else if (kl == 3 && memcmp(p, "end", 3) == 0)
+                dst = end;
+            if (dst && parse_unix_arg(eq + 1, vl, dst) != 0) {
+                snprintf(err, errlen, "invalid '%.*s': expected unix seconds", (int)kl, p);
+                return 400;
+            }
+        }
+        p = e + 1;
+    }
+    if (*start > *end) {
+        snprintf(err, errlen, "start must not be after end");
+        return 400;
+    }
+    return 0;
+}
+
+char *cube_metrics_filter(const char *const *samples, size_t n, long long start,
+                          long long end)
+{
+    json_t *arr = json_array();
+    char *out;
+
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = n; i-- > 0;) {
+        json_t *m = json_loads(samples[i], 0, NULL);
+        json_t *ts = m ? json_object_get(m, "timestampUnix") : NULL;
+        if (json_is_integer(ts) && json_integer_value(ts) >= start &&
+            json_integer_value(ts) <= end)
+            json_array_append(arr, m);
+        json_decref(m);
+    }
+    out = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return out;
 }

@@ -31,6 +31,7 @@ enum cube_route {
     CUBE_ROUTE_CONNECT_V1,   /* POST /sandboxes/{id}/connect */
     CUBE_ROUTE_CONNECT_V2,   /* POST /v2/sandboxes/{id}/connect */
     CUBE_ROUTE_PAUSE,        /* POST /sandboxes/{id}/pause */
+    CUBE_ROUTE_METRICS,      /* GET /sandboxes/{id}/metrics */
     CUBE_ROUTE_RESUME,       /* POST /sandboxes/{id}/resume (deprecated by E2B) */
     CUBE_ROUTE_NOT_IMPLEMENTED /* a known E2B path this version does not serve: 501 */
 };
@@ -126,6 +127,17 @@ int cube_semver_ok(const char *s);
  * ("worker error <status>") when the body holds none. */
 void cube_worker_error_message(const char *body, size_t len, int status, char *out,
                                size_t outlen);
+
+/* ---------------------------------------------------------------- metrics */
+
+/* Parse "start=<unix s>&end=<unix s>" (both optional; absent => unbounded). 0, or 400
+ * with err set for a value that is not a non-negative integer or start > end. */
+int cube_metrics_query_parse(const char *args, size_t len, long long *start, long long *end,
+                             char *err, size_t errlen);
+/* samples: JSON texts of SandboxMetric, newest first (as stored). Returns the JSON
+ * array text (malloc'd) of those with start <= timestampUnix <= end, oldest first. */
+char *cube_metrics_filter(const char *const *samples, size_t n, long long start,
+                          long long end);
 
 /* ---------------------------------------------------------------- list */
 

@@ -45,6 +45,7 @@ struct ngx_cube_op_s {
     unsigned placed:1;           /* node's sandboxes counter was incremented */
     unsigned worker_killed:1;    /* the worker destroyed the sandbox (2xx on DELETE) */
     unsigned resuming:1;         /* connect/resume found the sandbox paused */
+    long long q_start, q_end;    /* metrics time range (unix s) */
 
     cube_route_match_t m;
     char *key_hash;              /* sha256 hex of X-API-Key */
@@ -1291,6 +1292,70 @@ static void op_start_pause(ngx_cube_op_t *op)
     }
 }
 
+/* ================================================================ metrics */
+
+/* nil when the sandbox is unknown, else its samples (newest first). */
+static const char ngx_cube_metrics_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "return redis.call('LRANGE', KEYS[2], 0, -1)";
+
+static void step_metrics(ngx_cube_op_t *op, redisReply *reply)
+{
+    const char **samples;
+    char *s;
+    size_t i;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        op_not_found(op);
+        return;
+    }
+    samples = ngx_palloc(op->pool, (reply->elements + 1) * sizeof(char *));
+    if (samples == NULL) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    for (i = 0; i < reply->elements; i++) {
+        samples[i] = reply->element[i]->type == REDIS_REPLY_STRING ? reply->element[i]->str
+                                                                   : "{}";
+    }
+    s = cube_metrics_filter(samples, reply->elements, op->q_start, op->q_end);
+    if (s == NULL) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    op_respond(op, NGX_HTTP_OK, s, ngx_strlen(s));
+    free(s);
+}
+
+static void op_start_metrics(ngx_cube_op_t *op)
+{
+    char err[128];
+    const char *argv[5];
+    ngx_http_request_t *r = op->r;
+    int rc;
+
+    rc = cube_metrics_query_parse(r ? (const char *) r->args.data : "", r ? r->args.len : 0,
+                                  &op->q_start, &op->q_end, err, sizeof(err));
+    if (rc != 0) {
+        op_error(op, (ngx_uint_t) rc, err);
+        return;
+    }
+    argv[0] = "EVAL";
+    argv[1] = ngx_cube_metrics_script;
+    argv[2] = "2";
+    argv[3] = op_key(op, "cube:sb:", op->m.id, "");
+    argv[4] = op_key(op, "cube:metrics:", op->m.id, "");
+    if (argv[3] == NULL || argv[4] == NULL
+        || op_redis(op, step_metrics, 5, argv) != NGX_OK)
+    {
+        op_redis_down(op);
+    }
+}
+
 /* ================================================================ list */
 
 static int list_item_cmp_desc(const void *a, const void *b)
@@ -1534,6 +1599,9 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
     case CUBE_ROUTE_PAUSE:
     case CUBE_ROUTE_RESUME:
         op_read_body(op);
+        return;
+    case CUBE_ROUTE_METRICS:
+        op_start_metrics(op);
         return;
     case CUBE_ROUTE_GET:
         argv[0] = "HGETALL";

@@ -2,6 +2,7 @@
  * MariaDB. Subcommands:
  *   migrate                    apply schema migrations and exit
  *   run                        migrate, then loop: sandbox timeouts (kill at endAt),
+ *                              metrics sampling every 5 s, lifecycle events -> MariaDB,
  *                              API keys MariaDB -> Redis, node health, template records
  *   key create [--name N]      print a new API key (only its hash is stored)
  *   key check KEY              exit 0 if KEY is valid
@@ -23,6 +24,7 @@
 #include "keys.h"
 #include "lifecycle.h"
 #include "events.h"
+#include "metrics.h"
 #include "cube_time.h"
 #include "nodes.h"
 
@@ -100,6 +102,8 @@ static int cmd_run(MYSQL *db, const struct options *o)
             log_warn("event consumer: redis or mariadb error");
         if (rc && tick % 40 == 0 && events_reconcile(db, rc) < 0)
             log_warn("record reconcile failed");
+        if (rc && tick % 20 == 0 && metrics_sample(rc) < 0)
+            log_warn("metrics sampling: redis error");
         if (rc && tick % 4 == 0 && keys_sync(db, rc) != 0)
             log_warn("api key sync failed");
         if (rc && tick % 8 == 0) {

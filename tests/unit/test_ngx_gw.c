@@ -95,7 +95,12 @@ static void test_route_ids(void **state)
     assert_int_equal(m.route, CUBE_ROUTE_RESUME);
     cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/pause"), &m);
     assert_int_equal(m.status, 405);
+    cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/metrics"), &m);
+    assert_int_equal(m.status, 0);
+    assert_int_equal(m.route, CUBE_ROUTE_METRICS);
     cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/metrics"), &m);
+    assert_int_equal(m.status, 405);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/fork"), &m);
     assert_int_equal(m.status, 0);
     assert_int_equal(m.route, CUBE_ROUTE_NOT_IMPLEMENTED);
     cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/unknown"), &m);
@@ -470,9 +475,34 @@ static void test_router_helpers(void **state)
     assert_false(cube_envd_path_refused(8000, S("/init")));
 }
 
+static void test_metrics_query_and_filter(void **state)
+{
+    long long a, b;
+    char err[128];
+    const char *samples[] = {"{\"timestampUnix\":30,\"cpuCount\":2}",
+                             "{\"timestampUnix\":20,\"cpuCount\":2}", "not json",
+                             "{\"timestampUnix\":10,\"cpuCount\":2}"};
+    char *s;
+    (void)state;
+    assert_int_equal(cube_metrics_query_parse(S("start=15&end=30"), &a, &b, err, sizeof(err)), 0);
+    assert_true(a == 15 && b == 30);
+    assert_int_equal(cube_metrics_query_parse(S(""), &a, &b, err, sizeof(err)), 0);
+    assert_true(a == 0 && b > 1000000000000LL);
+    assert_int_equal(cube_metrics_query_parse(S("start=-1"), &a, &b, err, sizeof(err)), 400);
+    assert_int_equal(cube_metrics_query_parse(S("end=x"), &a, &b, err, sizeof(err)), 400);
+    assert_int_equal(cube_metrics_query_parse(S("start=9&end=3"), &a, &b, err, sizeof(err)), 400);
+    s = cube_metrics_filter(samples, 4, 15, 30);
+    assert_string_equal(s, "[{\"timestampUnix\":20,\"cpuCount\":2},{\"timestampUnix\":30,\"cpuCount\":2}]");
+    free(s);
+    s = cube_metrics_filter(samples, 4, 0, 5);
+    assert_string_equal(s, "[]");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_query_and_filter),
         cmocka_unit_test(test_route_basic),
         cmocka_unit_test(test_route_ids),
         cmocka_unit_test(test_id_normalize),
