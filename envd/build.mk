@@ -6,7 +6,8 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c 
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
-             envd/files_download.c envd/files_upload.c envd/multipart.c
+             envd/files_download.c envd/files_upload.c envd/multipart.c \
+             envd/fs_format.c envd/fs_rpc.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.
 ENVD_LIBS := -levent -ljansson -lcrypto -lz
@@ -39,7 +40,8 @@ ENVD_TEST_env := envd/envd_env.c
 ENVD_TEST_files_auth := envd/files_auth.c envd/base64.c common/cube_hash.c
 ENVD_TEST_LIBS_files_auth := -lcrypto
 ENVD_TEST_multipart := envd/multipart.c
-ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart
+ENVD_TEST_fs_format := envd/fs_format.c
+ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart fs_format
 
 ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
 UNIT_TESTS += $(ENVD_TEST_BINS)

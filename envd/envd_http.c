@@ -8,6 +8,7 @@
 #include "envd_metrics.h"
 #include "files_download.h"
 #include "files_upload.h"
+#include "fs_rpc.h"
 #include "process_rpc.h"
 
 #include <event2/buffer.h>
@@ -257,6 +258,10 @@ static void route(struct evhttp_request *req, void *arg)
         }
         if (strncmp(path, "/process.Process/", 17) == 0) {
             process_rpc_dispatch(req, path + 17);
+            return;
+        }
+        if (strncmp(path, "/filesystem.Filesystem/", 23) == 0) {
+            fs_rpc_dispatch(req, path + 23);
             return;
         }
         connect_error(req, CONNECT_UNIMPLEMENTED, "%s is not implemented", path + 1);

@@ -359,6 +359,75 @@ else
     ok "POST /files: full disk is 507 # SKIP cannot mount a small tmpfs"
 fi
 
+# ---------------------------------------------------------------- filesystem.Filesystem
+FS=$B/filesystem.Filesystem
+# fs METHOD JSON OUT [curl args]: unary filesystem call with the token; prints the status.
+fs() {
+    local m=$1 j=$2 out=$3
+    shift 3
+    curl -s -X POST "$FS/$m" -H 'Content-Type: application/json' -H "$TK" -d "$j" -o "$out" -w '%{http_code}' "$@"
+}
+# jq-less JSON check: jsq FILE PYTHON-EXPR (j is the parsed body).
+jsq() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+T=$F/tree
+mkdir -p "$T/subdir1/subdir1_1" "$T/subdir1/subdir1_2/deeper" "$T/subdir2"
+printf 'Hello, world!' >"$T/file1.txt"
+ln -s "$T/file1.txt" "$T/link"
+ln -s "$T/missing" "$T/broken"
+code=$(fs Stat "{\"path\":\"$T/file1.txt\"}" "$TMP/f1")
+check "Stat: EntryInfo fields as in E2B" "$TMP/f1" test "$code" = 200 -a -n "$(jsq "$TMP/f1" "j['entry']['name']=='file1.txt' and j['entry']['type']=='FILE_TYPE_FILE' and j['entry']['size']=='13' and j['entry']['mode']==420 and j['entry']['permissions']=='-rw-r--r--' and j['entry']['owner']=='$ME' and j['entry']['path']=='$T/file1.txt' and j['entry']['modifiedTime'].endswith('Z') and 'metadata' not in j['entry']" && echo y)"
+code=$(fs Stat "{\"path\":\"$T/link\"}" "$TMP/f2")
+check "Stat: symlink has the target's type and the resolved target" "$TMP/f2" \
+    jsq "$TMP/f2" "j['entry']['type']=='FILE_TYPE_FILE' and j['entry']['permissions']=='Lrwxrwxrwx' and j['entry']['symlinkTarget']=='$T/file1.txt'"
+code=$(fs Stat "{\"path\":\"$T/broken\"}" "$TMP/f3")
+check "Stat: dangling symlink is FILE_TYPE_UNSPECIFIED" "$TMP/f3" jsq "$TMP/f3" "j['entry']['type']=='FILE_TYPE_UNSPECIFIED'"
+code=$(fs Stat "{\"path\":\"$T/nope\"}" "$TMP/f4")
+check "Stat: missing path is not_found (404)" "$TMP/f4" test "$code" = 404 -a -n "$(grep -o not_found "$TMP/f4")"
+up "path=$(enc "$F/meta2.txt")" "$TMP/f5u" -H 'X-Metadata-Author: mish' -F "file=@$TMP/src.txt" >/dev/null
+code=$(fs Stat "{\"path\":\"$F/meta2.txt\"}" "$TMP/f5")
+if [ -n "$(python3 -c "import os; print(os.listxattr('$F/meta2.txt'))" 2>/dev/null | grep e2b)" ]; then
+    check "Stat: metadata from user.e2b.* xattrs" "$TMP/f5" jsq "$TMP/f5" "j['entry']['metadata']=={'author':'mish'}"
+fi
+code=$(fs ListDir "{\"path\":\"$T\",\"depth\":2}" "$TMP/f6")
+check "ListDir depth 2: pre-order, lexical, root excluded" "$TMP/f6" \
+    jsq "$TMP/f6" "[e['path'][len('$T/'):] for e in j['entries']]==['broken','file1.txt','link','subdir1','subdir1/subdir1_1','subdir1/subdir1_2','subdir2']"
+code=$(fs ListDir "{\"path\":\"$T\"}" "$TMP/f7")
+check "ListDir default depth 1" "$TMP/f7" jsq "$TMP/f7" "len(j['entries'])==5"
+ln -s "$T" "$F/treelink"
+code=$(fs ListDir "{\"path\":\"$F/treelink\",\"depth\":1}" "$TMP/f8")
+check "ListDir follows a symlinked root, paths under the requested one" "$TMP/f8" \
+    jsq "$TMP/f8" "j['entries'][1]['path']=='$F/treelink/file1.txt'"
+code=$(fs ListDir "{\"path\":\"$T/file1.txt\"}" "$TMP/f9")
+check "ListDir on a file is invalid_argument" "$TMP/f9" test "$code" = 400
+code=$(fs ListDir "{\"path\":\"$T/nope\"}" "$TMP/f10")
+check "ListDir on a missing path is not_found" "$TMP/f10" test "$code" = 404
+code=$(fs MakeDir "{\"path\":\"$T/new/a/b\"}" "$TMP/f11")
+check "MakeDir creates parents, returns the entry" "$TMP/f11" \
+    sh -c "[ $code = 200 ] && [ -d '$T/new/a/b' ] && [ \$(stat -c %a '$T/new') = 755 ]"
+code=$(fs MakeDir "{\"path\":\"$T/new/a/b\"}" "$TMP/f12")
+check "MakeDir on an existing directory is already_exists" "$TMP/f12" test "$code" = 409 -a -n "$(grep -o already_exists "$TMP/f12")"
+code=$(fs MakeDir "{\"path\":\"$T/file1.txt\"}" "$TMP/f13")
+check "MakeDir on an existing file is invalid_argument" "$TMP/f13" test "$code" = 400
+code=$(fs MakeDir "{\"path\":\"$T/own\"}" "$TMP/f14" -H "Authorization: Basic $(printf 'nobody:' | base64 -w0)")
+check "MakeDir gives the directory to the Basic-auth user" "$TMP/f14" test "$code" = 200 -a "$(stat -c %U "$T/own")" = nobody
+code=$(fs MakeDir "{\"path\":\"$T/x\"}" "$TMP/f15" -H "Authorization: Basic $(printf 'no-such-user-x:' | base64 -w0)")
+check "filesystem RPC with an unknown user is unauthenticated" "$TMP/f15" test "$code" = 401
+code=$(fs Move "{\"source\":\"$F/meta2.txt\",\"destination\":\"$T/moved/m.txt\"}" "$TMP/f16")
+check "Move creates parents and returns the destination entry" "$TMP/f16" \
+    sh -c "[ $code = 200 ] && [ -f '$T/moved/m.txt' ] && [ ! -e '$F/meta2.txt' ] && grep -q '\"name\":\"m.txt\"' '$TMP/f16'"
+code=$(fs Move "{\"source\":\"$T/nope\",\"destination\":\"$T/x\"}" "$TMP/f17")
+check "Move of a missing source is not_found" "$TMP/f17" test "$code" = 404
+code=$(fs Remove "{\"path\":\"$T/subdir1\"}" "$TMP/f18")
+check "Remove is rm -rf" "$TMP/f18" test "$code" = 200 -a ! -e "$T/subdir1"
+code=$(fs Remove "{\"path\":\"$T/nope\"}" "$TMP/f19")
+check "Remove of a missing path succeeds" "$TMP/f19" test "$code" = 200
+code=$(fs Remove "{\"path\":\"$F/treelink\"}" "$TMP/f20")
+check "Remove of a symlink to a directory removes only the link" "$TMP/f20" test "$code" = 200 -a ! -e "$F/treelink" -a -d "$T"
+code=$(curl -s -o "$TMP/f21" -w '%{http_code}' -X POST "$FS/Stat" -H 'Content-Type: application/json' -d '{}')
+check "filesystem RPC without token is unauthenticated" "$TMP/f21" test "$code" = 401
+code=$(fs WatchDir '{}' "$TMP/f22")
+check "WatchDir answers unimplemented" "$TMP/f22" grep -q unimplemented "$TMP/f22"
+
 # ---------------------------------------------------------------- cube-init
 "$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
 INIT_PID=$!
