@@ -124,7 +124,11 @@ case "$(leak_check sdk)" in "not ok"*) count 0 1 ;; *) count 1 0 ;; esac
 if [ "${KEEP:-0}" != 1 ]; then
     say "stopping the stack"
     bash "$ROOT/deploy/stop.sh" >"$RESULTS/stop.log" 2>&1
-    left=$(pgrep -f "$ROOT/build/(san/)?bin/cube-|redis-server 127.0.0.1:$CUBE_REDIS_PORT|mariadbd .*$CUBE_RUN/mysql|nginx: master process nginx -p $CUBE_RUN" | wc -l)
+    pat="$ROOT/build/(san/)?bin/cube-|redis-server 127.0.0.1:$CUBE_REDIS_PORT|mariadbd .*$CUBE_RUN/mysql|nginx: master process nginx -p $CUBE_RUN"
+    # Processes get a moment to finish exiting after their stop command returned.
+    for _ in $(seq 30); do pgrep -f "$pat" >/dev/null || break; sleep 0.2; done
+    pgrep -af "$pat" | sed 's/^/  still running: /'
+    left=$(pgrep -f "$pat" | wc -l)
     kobj="$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
     if [ "$left" = 0 ] && [ "$kobj" = "0 0 0 0" ]; then
         echo "  ok - make stop leaves no processes, network namespaces, veths, mounts or cgroups"

@@ -499,5 +499,13 @@ int main(int argc, char **argv)
         event_base_dispatch(b.base);
     }
     report(&b);
+    for (int i = 0; i < b.cfg.concurrency; i++) {
+        evhttp_connection_free(b.api_conns[i]);
+        evhttp_connection_free(b.sb_conns[i]);
+    }
+    free(b.api_conns);
+    free(b.sb_conns);
+    free(b.st.lat_ms);
+    event_base_free(b.base);
     return b.st.errors ? 1 : 0;
 }
