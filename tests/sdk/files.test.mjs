@@ -1,0 +1,88 @@
+// Files through the router with the unmodified `e2b` package: write/read (text,
+// bytes, streams, octet-stream + gzip), several files at once, list, info, makeDir,
+// rename, remove, metadata, and the documented errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sandbox, FileNotFoundError } from 'e2b';
+
+let sbx;
+before(async () => {
+  sbx = await Sandbox.create();
+});
+after(async () => {
+  await sbx?.kill();
+});
+
+test('write then read text, owned by user with mode 0644', async () => {
+  const info = await sbx.files.write('test_write.txt', 'This is a test file.');
+  assert.equal(info.name, 'test_write.txt');
+  assert.equal(info.path, '/home/user/test_write.txt');
+  assert.equal(info.type, 'file');
+  assert.equal(info.metadata, undefined, 'no metadata when none was sent');
+  assert.equal(await sbx.files.read('test_write.txt'), 'This is a test file.');
+  const st = await sbx.files.getInfo('test_write.txt');
+  assert.equal(st.owner, 'user');
+  assert.equal(st.mode, 0o644);
+  assert.equal(st.size, 20);
+});
+
+test('bytes round trip, empty file, and gzip octet-stream upload', async () => {
+  const data = new Uint8Array(300_000).map((_, i) => (i * 7) % 256);
+  await sbx.files.write('/tmp/bin.dat', data.buffer);
+  const back = await sbx.files.read('/tmp/bin.dat', { format: 'bytes' });
+  assert.deepEqual(Buffer.from(back), Buffer.from(data));
+  await sbx.files.write('/tmp/empty.txt', '');
+  assert.equal(await sbx.files.read('/tmp/empty.txt'), '');
+  await sbx.files.write('/tmp/gz.txt', 'compressed '.repeat(1000), { gzip: true });
+  assert.equal(await sbx.files.read('/tmp/gz.txt'), 'compressed '.repeat(1000));
+});
+
+test('several files in one call, parents created', async () => {
+  const infos = await sbx.files.write([
+    { path: '/0/multi_test_file0.txt', data: 'zero' },
+    { path: 'multi/dir/file1.txt', data: 'one' },
+  ]);
+  assert.equal(infos.length, 2);
+  assert.equal(await sbx.files.read('/0/multi_test_file0.txt'), 'zero');
+  assert.equal(await sbx.files.read('/home/user/multi/dir/file1.txt'), 'one');
+});
+
+test('list, exists, makeDir, rename, remove', async () => {
+  assert.equal(await sbx.files.makeDir('tree/a/b'), true);
+  assert.equal(await sbx.files.makeDir('tree/a/b'), false, 'existing dir returns false');
+  await sbx.files.write('tree/file1.txt', '1');
+  await sbx.files.write('tree/a/file2.txt', '2');
+  const entries = await sbx.files.list('tree', { depth: 2 });
+  assert.deepEqual(entries.map((e) => e.path), [
+    '/home/user/tree/a', '/home/user/tree/a/b', '/home/user/tree/a/file2.txt', '/home/user/tree/file1.txt',
+  ]);
+  assert.equal(entries[0].type, 'dir');
+  assert.equal(await sbx.files.exists('tree/file1.txt'), true);
+  await sbx.files.rename('tree/file1.txt', 'tree/moved/file1.txt');
+  assert.equal(await sbx.files.exists('tree/file1.txt'), false);
+  assert.equal(await sbx.files.read('tree/moved/file1.txt'), '1');
+  await sbx.files.remove('tree');
+  assert.equal(await sbx.files.exists('tree'), false);
+  await sbx.files.remove('tree'); // removing a missing path is not an error
+});
+
+test('metadata is stored with the file', async () => {
+  const info = await sbx.files.write('meta.txt', 'x', { metadata: { author: 'mish', purpose: 'upload' } });
+  assert.deepEqual(info.metadata, { author: 'mish', purpose: 'upload' });
+  const st = await sbx.files.getInfo('meta.txt');
+  assert.deepEqual(st.metadata, { author: 'mish', purpose: 'upload' });
+});
+
+test('errors: missing file, directory read, missing rename source', async () => {
+  await assert.rejects(sbx.files.read('nope.txt'), FileNotFoundError);
+  await assert.rejects(sbx.files.read('/home'), (e) => /is a directory/.test(e.message));
+  await assert.rejects(sbx.files.rename('nope.txt', 'x.txt'), FileNotFoundError);
+  await assert.rejects(sbx.files.getInfo('nope.txt'), FileNotFoundError);
+});
+
+test('files written by commands are readable and the other way round', async () => {
+  await sbx.commands.run('echo from-shell > /home/user/shell.txt');
+  assert.equal(await sbx.files.read('shell.txt'), 'from-shell\n');
+  await sbx.files.write('api.txt', 'from-api');
+  assert.equal((await sbx.commands.run('cat api.txt; stat -c %U api.txt')).stdout, 'from-apiuser\n');
+});
