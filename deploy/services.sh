@@ -1,10 +1,18 @@
 # Start/stop functions for the services Cube runs (sourced by run.sh / stop.sh).
 # Each start_* is idempotent: a running instance is left alone.
 
+# nginx workers run as www-data in group `cube`; the sockets they use (Redis, workers)
+# are group-accessible to `cube` and closed to everyone else.
+ensure_group() { getent group cube >/dev/null || groupadd --system cube; }
+
 start_redis() {
     local conf="$CUBE_RUN/redis.conf"
     mkdir -p "$CUBE_STATE/redis"
-    if pid_alive "$CUBE_RUN/redis.pid"; then return 0; fi
+    if pid_alive "$CUBE_RUN/redis.pid"; then
+        ensure_group
+        chgrp cube "$CUBE_RUN/redis.sock"
+        return 0
+    fi
     # The live view is rebuilt from the workers, so Redis keeps no snapshot on disk.
     cat >"$conf" <<CONF
 bind 127.0.0.1
@@ -22,6 +30,8 @@ CONF
     say "starting redis (127.0.0.1:$CUBE_REDIS_PORT, $CUBE_RUN/redis.sock)"
     redis-server "$conf" || die "redis failed to start (see $CUBE_LOG/redis.log)"
     wait_for redis 10 redis-cli -s "$CUBE_RUN/redis.sock" ping
+    ensure_group
+    chgrp cube "$CUBE_RUN/redis.sock"
 }
 
 mariadb_ping() { mariadb-admin --socket="$CUBE_RUN/mysql/mysqld.sock" -uroot ping; }
@@ -63,13 +73,18 @@ start_scheduler() {
 worker_health() { curl -sf --max-time 2 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/health; }
 
 start_worker() {
-    if pid_alive "$CUBE_RUN/worker.pid" && worker_health >/dev/null; then return 0; fi
+    if pid_alive "$CUBE_RUN/worker.pid" && worker_health >/dev/null; then
+        chgrp cube "$CUBE_RUN/worker.sock"
+        return 0
+    fi
     say "starting cube-worker ($CUBE_RUN/worker.sock)"
     setsid "$CUBE_BUILD/bin/cube-worker" --socket "$CUBE_RUN/worker.sock" \
         --state-dir "$CUBE_STATE" --run-dir "$CUBE_RUN" --redis "unix:$CUBE_RUN/redis.sock" \
         --bin-dir "$CUBE_BUILD/bin" </dev/null >>"$CUBE_LOG/worker.log" 2>&1 &
     echo $! >"$CUBE_RUN/worker.pid"
     wait_for cube-worker 30 worker_health
+    ensure_group
+    chgrp cube "$CUBE_RUN/worker.sock"
 }
 
 nginx_conf() {
