@@ -1,4 +1,5 @@
-/* filesystem.Filesystem: Stat, ListDir, MakeDir, Move, Remove.
+/* filesystem.Filesystem: Stat, ListDir, MakeDir, Move, Remove (and WatchDir,
+ * in fs_watch.c).
  *
  * Who performs the operations. envd runs as root. E2B's envd does file
  * operations as root too and hands what it creates to the acting user (chown),
@@ -26,6 +27,7 @@
 #include "envd_user.h"
 #include "files_common.h"
 #include "fs_format.h"
+#include "fs_watch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -416,12 +418,18 @@ static void rpc_remove(struct evhttp_request *req, json_t *msg, struct envd_user
 
 /* ------------------------------------------------------------- dispatch */
 
+static void rpc_watch_dir(struct evhttp_request *req, json_t *msg, struct envd_user *u)
+{
+    fs_watch_dir(req, msg, u);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct evhttp_request *req, json_t *msg, struct envd_user *u);
+    int streaming;
 } methods[] = {
-    {"Stat", rpc_stat},       {"ListDir", rpc_list_dir}, {"MakeDir", rpc_make_dir},
-    {"Move", rpc_move},       {"Remove", rpc_remove},
+    {"Stat", rpc_stat, 0},     {"ListDir", rpc_list_dir, 0}, {"MakeDir", rpc_make_dir, 0},
+    {"Move", rpc_move, 0},     {"Remove", rpc_remove, 0},    {"WatchDir", rpc_watch_dir, 1},
 };
 
 void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
@@ -433,11 +441,12 @@ void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(method, methods[i].name) != 0)
             continue;
-        if (connect_request_is_streaming(req)) {
+        if (connect_request_is_streaming(req) != methods[i].streaming) {
             connect_error(req, CONNECT_INVALID_ARGUMENT,
-                          "filesystem.Filesystem/%s is a unary method: use Content-Type "
-                          "application/json",
-                          method);
+                          "filesystem.Filesystem/%s is a %s method: use Content-Type %s",
+                          method, methods[i].streaming ? "streaming" : "unary",
+                          methods[i].streaming ? "application/connect+json"
+                                               : "application/json");
             return;
         }
         msg = connect_read_request(req, err, sizeof(err));
@@ -455,7 +464,8 @@ void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
         json_decref(msg);
         return;
     }
-    /* WatchDir and the polling watcher API are not implemented yet. */
+    /* The polling watcher API (CreateWatcher, GetWatcherEvents,
+     * RemoveWatcher) is not used by the SDKs and not implemented yet. */
     connect_error(req, CONNECT_UNIMPLEMENTED, "filesystem.Filesystem/%s is not implemented",
                   method);
 }

@@ -1,5 +1,5 @@
 /* filesystem.Filesystem RPC handlers (protocol §5.4): Stat, ListDir, MakeDir,
- * Move, Remove. The watcher methods answer unimplemented. */
+ * Move, Remove, WatchDir. The polling watcher methods answer unimplemented. */
 #ifndef ENVD_FS_RPC_H
 #define ENVD_FS_RPC_H
 

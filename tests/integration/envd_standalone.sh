@@ -425,8 +425,46 @@ code=$(fs Remove "{\"path\":\"$F/treelink\"}" "$TMP/f20")
 check "Remove of a symlink to a directory removes only the link" "$TMP/f20" test "$code" = 200 -a ! -e "$F/treelink" -a -d "$T"
 code=$(curl -s -o "$TMP/f21" -w '%{http_code}' -X POST "$FS/Stat" -H 'Content-Type: application/json' -d '{}')
 check "filesystem RPC without token is unauthenticated" "$TMP/f21" test "$code" = 401
-code=$(fs WatchDir '{}' "$TMP/f22")
-check "WatchDir answers unimplemented" "$TMP/f22" grep -q unimplemented "$TMP/f22"
+# WatchDir: a 2 s stream (Connect-Timeout-Ms) while we change the tree.
+W=$F/watched
+mkdir -p "$W/old"
+watch() {
+    envelope "$1" | curl -sN -X POST "$FS/WatchDir" -H 'Content-Type: application/connect+json' \
+        -H "$TK" -H 'Connect-Timeout-Ms: 2000' --data-binary @- -o "$2"
+}
+watch "{\"path\":\"$W\",\"recursive\":true,\"includeEntry\":true}" "$TMP/w1" &
+WPID=$!
+sleep 0.5
+mkdir "$W/sub"
+sleep 0.2
+printf x >"$W/sub/f.txt"
+chmod 600 "$W/sub/f.txt"
+rm "$W/sub/f.txt"
+printf y >"$W/old/z"
+wait "$WPID"
+check "WatchDir: start event first" "$TMP/w1" sh -c "head -c 17 '$TMP/w1' | tail -c 12 | grep -qF '{\"start\":{}}'"
+check "WatchDir: create with entry for a new subdirectory" "$TMP/w1" \
+    has "$TMP/w1" '{"filesystem":{"name":"sub","type":"EVENT_TYPE_CREATE","entry":{"name":"sub","type":"FILE_TYPE_DIRECTORY"'
+check "WatchDir: events inside a new subdirectory (recursive)" "$TMP/w1" \
+    sh -c "grep -aqF '\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_WRITE\"' '$TMP/w1' && grep -aqF '\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_CHMOD\"' '$TMP/w1' && grep -aqF '{\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_REMOVE\"}' '$TMP/w1'"
+check "WatchDir: events in an existing subdirectory" "$TMP/w1" has "$TMP/w1" '"name":"old/z","type":"EVENT_TYPE_CREATE"'
+check "WatchDir: ends at Connect-Timeout-Ms" "$TMP/w1" has "$TMP/w1" '"deadline_exceeded"'
+watch "{\"path\":\"$W/nope\"}" "$TMP/w2"
+check "WatchDir: missing directory is not_found" "$TMP/w2" has "$TMP/w2" '"code":"not_found"'
+watch "{\"path\":\"$T/file1.txt\"}" "$TMP/w3"
+check "WatchDir: a file is invalid_argument" "$TMP/w3" has "$TMP/w3" '"code":"invalid_argument"'
+envelope "{\"path\":\"$W\"}" | curl -sN -X POST "$FS/WatchDir" -H 'Content-Type: application/connect+json' \
+    -H "$TK" --data-binary @- -o /dev/null &
+WPID=$!
+sleep 0.3
+kill "$WPID" 2>/dev/null
+wait "$WPID" 2>/dev/null
+sleep 0.2
+printf z >"$W/after-close"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
+check "WatchDir: a client going away ends the watch, envd stays healthy" /dev/null test "$code" = 204
+code=$(fs CreateWatcher '{}' "$TMP/f22")
+check "CreateWatcher answers unimplemented" "$TMP/f22" grep -q unimplemented "$TMP/f22"
 
 # ---------------------------------------------------------------- cube-init
 "$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
