@@ -129,12 +129,12 @@ if [ "${KEEP:-0}" != 1 ]; then
     for _ in $(seq 30); do pgrep -f "$pat" >/dev/null || break; sleep 0.2; done
     pgrep -af "$pat" | sed 's/^/  still running: /'
     left=$(pgrep -f "$pat" | wc -l)
-    kobj="$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
-    if [ "$left" = 0 ] && [ "$kobj" = "0 0 0 0" ]; then
-        echo "  ok - make stop leaves no processes, network namespaces, veths, mounts or cgroups"
+    kobj="$(nft list table inet cube >/dev/null 2>&1 && echo 1 || echo 0)$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
+    if [ "$left" = 0 ] && [ "$kobj" = "00 0 0 0" ]; then
+        echo "  ok - make stop leaves no processes, nft table, network namespaces, veths, mounts or cgroups"
         count 1 0
     else
-        echo "  not ok - make stop leaves no processes, network namespaces, veths, mounts or cgroups ($left processes; netns veth mounts cgroups: $kobj)"
+        echo "  not ok - make stop leaves no processes, nft table, network namespaces, veths, mounts or cgroups ($left processes; nft+netns veth mounts cgroups: $kobj)"
         count 0 1
     fi
 fi

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_firewall.h"
 #include "cgroup.h"
 #include "cube_id.h"
 #include "cube_log.h"
@@ -333,6 +334,7 @@ int main(int argc, char **argv)
     enum cube_log_level level;
     struct worker *w = &W;
     int rc = 1;
+    char fw_table[40];
 
     if (parse_args(argc, argv, &w->cfg, &level) < 0)
         return 2;
@@ -357,14 +359,21 @@ int main(int argc, char **argv)
     if (!w->base)
         return 1;
 
+    host_firewall_table_name(w->cfg.cgroup_name, fw_table, sizeof(fw_table));
     if (w->cfg.teardown_all) {
         /* No Redis here: entries of the removed sandboxes are reconciled by the next
          * worker start (or expire with the node's alive key). */
         sandbox_teardown_all(w);
+        host_firewall_remove(fw_table);
         event_base_free(w->base);
         return 0;
     }
 
+    /* Before any sandbox exists or is adopted: no window where one can reach the host. */
+    if (host_firewall_install(fw_table) < 0) {
+        event_base_free(w->base);
+        return 1;
+    }
     log_info("templates: %d found in %s",
              template_scan(&w->templates, w->cfg.template_dir), w->cfg.template_dir);
     w->resolv_conf = host_resolv_conf();
