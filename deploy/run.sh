@@ -62,5 +62,6 @@ Cube is running on http://$CUBE_LISTEN  (logs: $CUBE_LOG)
   source $CUBE_ROOT/.cube/env
   npm i e2b   # the unmodified SDK
   node -e "const {Sandbox}=require('e2b');(async()=>{const s=await Sandbox.create();console.log((await s.commands.run('echo hi; whoami')).stdout);await s.kill()})()"
+Operate it with: deploy/cubectl nodes / sandboxes / kill ...
 Stop everything with: make stop
 MSG

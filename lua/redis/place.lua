@@ -2,7 +2,8 @@
 -- gateway (ngx_cube_module) with EVALSHA / EVAL:
 --   KEYS = {}, ARGV = {template_id, now_ms}
 -- Picks, among the nodes that hold the template (cube:template:<id>:nodes), one that is
--- alive (cube:node:<n>:alive exists), ready (state == "ready") and not full
+-- alive (cube:node:<n>:alive exists), ready (state == "ready"), not drained by an
+-- operator (cube:node:<n>:drain absent; see cubectl drain) and not full
 -- (sandboxes < capacity), with the lowest sandboxes/capacity (ties: lowest node id,
 -- so the choice is deterministic). It increments that node's `sandboxes` so that
 -- concurrent creates spread; the gateway undoes the increment (HINCRBY -1) when the
@@ -18,7 +19,8 @@ local nodes = redis.call('SMEMBERS', 'cube:template:' .. template_id .. ':nodes'
 local best, best_addr, best_load
 
 for _, node in ipairs(nodes) do
-  if redis.call('EXISTS', 'cube:node:' .. node .. ':alive') == 1 then
+  if redis.call('EXISTS', 'cube:node:' .. node .. ':alive') == 1
+     and redis.call('EXISTS', 'cube:node:' .. node .. ':drain') == 0 then
     local f = redis.call('HMGET', 'cube:node:' .. node, 'state', 'sandboxes', 'capacity', 'addr')
     local state = f[1]
     local used = tonumber(f[2]) or 0
