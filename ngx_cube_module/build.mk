@@ -55,12 +55,12 @@ $(NGX_UT_OBJ)/%.o: %.c
 UNIT_TESTS += $(BUILD)/tests/test_ngx_gw $(BUILD)/tests/test_ngx_http
 
 $(BUILD)/tests/test_ngx_gw: $(NGX_UT_OBJ)/tests/unit/test_ngx_gw.o \
-                            $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o
+                            $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o $(NGX_UT_OBJ)/common/cube_time.o
 	@mkdir -p $(dir $@)
 	$(CC) $(NGX_UT_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto
 
 $(BUILD)/tests/test_ngx_http: $(NGX_UT_OBJ)/tests/unit/test_ngx_http.o \
-                              $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o
+                              $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o $(NGX_UT_OBJ)/common/cube_time.o
 	@mkdir -p $(dir $@)
 	$(CC) $(NGX_UT_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto
 
@@ -72,6 +72,6 @@ NGX_FUZZ_CFLAGS := -g -O1 -Icommon -Ingx_cube_module -fsanitize=fuzzer,address,u
 FUZZERS += $(BUILD)/fuzz/fuzz_ngx_create_body $(BUILD)/fuzz/fuzz_ngx_http_resp
 
 $(BUILD)/fuzz/fuzz_ngx_%: tests/fuzz/fuzz_ngx_%.c ngx_cube_module/cube_gw.c \
-                          ngx_cube_module/cube_gw.h
+                          ngx_cube_module/cube_gw.h common/cube_time.c
 	@mkdir -p $(dir $@)
-	clang $(NGX_FUZZ_CFLAGS) -o $@ $< ngx_cube_module/cube_gw.c -ljansson
+	clang $(NGX_FUZZ_CFLAGS) -o $@ $< ngx_cube_module/cube_gw.c common/cube_time.c -ljansson

@@ -1,5 +1,6 @@
 /* Pure helpers of the Cube gateway (see cube_gw.h). No nginx types, no I/O. */
 #include "cube_gw.h"
+#include "cube_time.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -799,8 +800,23 @@ int cube_list_query_parse(const char *args, size_t len, int v2, cube_list_query_
             } else {
                 copy_str(q->next_token, sizeof(q->next_token), val);
             }
+        } else if (strcmp(key, "template") == 0 && v2) {
+            if (strlen(val) > CUBE_GW_TEMPLATE_MAX) {
+                copy_str(err, errlen, "Invalid template");
+                rc = 400;
+            } else {
+                copy_str(q->template_ref, sizeof(q->template_ref), val);
+            }
+        } else if (strcmp(key, "startedAfter") == 0 && v2) {
+            int64_t ms;
+            if (cube_rfc3339_parse(val, &ms) != 0) {
+                copy_str(err, errlen, "'startedAfter' must be an RFC 3339 time");
+                rc = 400;
+            } else {
+                q->started_after_ms = ms;
+            }
         }
-        /* other parameters (template, startedAfter, ...) are ignored */
+        /* other parameters are ignored */
         free(key);
         free(val);
         i = j + 1;
@@ -826,6 +842,18 @@ int cube_list_match(const cube_list_query_t *q, const cube_sb_record_t *rec)
             return 0;
     } else {
         return 0;
+    }
+    /* A template filter matches the template's id or its alias (unknown: no match,
+     * so the answer is an empty list rather than 404). */
+    if (q->template_ref[0] &&
+        !((rec->template_id && strcmp(rec->template_id, q->template_ref) == 0) ||
+          (rec->alias && strcmp(rec->alias, q->template_ref) == 0)))
+        return 0;
+    if (q->started_after_ms > 0) {
+        int64_t started;
+        if (!rec->started_at || cube_rfc3339_parse(rec->started_at, &started) != 0 ||
+            started < q->started_after_ms)
+            return 0;
     }
     if (q->metadata == NULL || json_object_size(q->metadata) == 0)
         return 1;

@@ -147,6 +147,8 @@ typedef struct {
     long limit;                    /* 1..100 */
     json_t *metadata;              /* object of required key=value pairs, or NULL */
     char next_token[96];           /* cursor ("<ms>_<id>"), empty when none */
+    char template_ref[CUBE_GW_TEMPLATE_MAX + 1]; /* template id or alias, "" = any */
+    long long started_after_ms;    /* inclusive lower bound on startedAt, 0 = none */
 } cube_list_query_t;
 
 /* Parse the raw (still percent-encoded) query string of GET /sandboxes, /v2/sandboxes.
@@ -154,7 +156,7 @@ typedef struct {
 int cube_list_query_parse(const char *args, size_t len, int v2, cube_list_query_t *q,
                           char *err, size_t errlen);
 void cube_list_query_free(cube_list_query_t *q);
-/* 1 when rec passes the state and metadata filters. */
+/* 1 when rec passes the state, template, startedAfter and metadata filters. */
 int cube_list_match(const cube_list_query_t *q, const cube_sb_record_t *rec);
 
 /* Cursor "<ms>_<id>" of the v2 list (X-Next-Token). Returns 0 or -1. id holds

@@ -499,10 +499,37 @@ static void test_metrics_query_and_filter(void **state)
     free(s);
 }
 
+static void test_list_template_and_started_after(void **state)
+{
+    cube_list_query_t q;
+    char err[128];
+    cube_sb_record_t rec;
+    (void)state;
+    memset(&rec, 0, sizeof(rec));
+    rec.state = "running";
+    rec.template_id = "tpl123";
+    rec.alias = "base";
+    rec.started_at = "2026-08-21T10:00:00.500Z";
+    assert_int_equal(cube_list_query_parse(S("template=base&startedAfter=2026-08-21T10%3A00%3A00.000Z"), 1, &q, err, sizeof(err)), 0);
+    assert_true(cube_list_match(&q, &rec));
+    cube_list_query_free(&q);
+    assert_int_equal(cube_list_query_parse(S("template=tpl123"), 1, &q, err, sizeof(err)), 0);
+    assert_true(cube_list_match(&q, &rec));
+    cube_list_query_free(&q);
+    assert_int_equal(cube_list_query_parse(S("template=other"), 1, &q, err, sizeof(err)), 0);
+    assert_false(cube_list_match(&q, &rec));
+    cube_list_query_free(&q);
+    assert_int_equal(cube_list_query_parse(S("startedAfter=2026-08-21T10%3A00%3A01Z"), 1, &q, err, sizeof(err)), 0);
+    assert_false(cube_list_match(&q, &rec));
+    cube_list_query_free(&q);
+    assert_int_equal(cube_list_query_parse(S("startedAfter=yesterday"), 1, &q, err, sizeof(err)), 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_query_and_filter),
+        cmocka_unit_test(test_list_template_and_started_after),
         cmocka_unit_test(test_route_basic),
         cmocka_unit_test(test_route_ids),
         cmocka_unit_test(test_id_normalize),
