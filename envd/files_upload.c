@@ -7,11 +7,13 @@
  * request's body as it arrives (evhttp_request_set_chunked_cb is meant for
  * client requests). So an upload is held in memory once, bounded by
  * FILES_MAX_UPLOAD (the listener's max body size; larger bodies get 413 from
- * evhttp). From there on we never make a second copy of an octet-stream body:
- * it is written (or inflated) straight from the evbuffer's own chunks, with a
- * fixed 256 KiB inflate window. Multipart bodies are linearised once for the
- * parser. Streaming uploads to disk with constant memory needs a
- * bufferevent-level body reader in front of evhttp: a follow-up.
+ * evhttp). From there on we never make a second copy of the body: it is
+ * written (or inflated, through a fixed 256 KiB window) straight from the
+ * evbuffer's own chunks, and multipart bodies are parsed and written in place
+ * across those chunks (see evbuf_find). Only a gzip-encoded multipart body is
+ * inflated into a second buffer before parsing. Streaming uploads to disk
+ * with constant memory needs a bufferevent-level body reader in front of
+ * evhttp (libevent 2.2's evhttp_set_newreqcb would allow it): a follow-up.
  *
  * Order of work: authorise, validate everything (encoding, type, metadata,
  * every part's target, duplicates) and only then touch the disk, so a bad
@@ -293,8 +295,7 @@ sys_err:
 /* One file to write: its resolved path and where its bytes are. */
 struct target {
     char *path;
-    const uint8_t *data;
-    size_t len;
+    size_t off, len; /* in the body evbuffer */
 };
 
 struct collect {
@@ -337,10 +338,63 @@ static int on_part(const struct mp_part *p, void *arg)
         }
     }
     c->t[c->n].path = path;
-    c->t[c->n].data = p->data;
+    c->t[c->n].off = p->off;
     c->t[c->n].len = p->len;
     c->n++;
     return 0;
+}
+
+/* struct mp_src over an evbuffer: the multipart body is parsed where evhttp
+ * left it, spread over its chains, instead of being linearised (which would
+ * briefly double the memory of a large upload). */
+static size_t evbuf_find(void *ctx, size_t from, const char *needle, size_t nlen)
+{
+    struct evbuffer *b = ctx;
+    struct evbuffer_ptr start, hit;
+
+    if (evbuffer_ptr_set(b, &start, from, EVBUFFER_PTR_SET) != 0)
+        return MP_NOT_FOUND;
+    hit = evbuffer_search(b, needle, nlen, &start);
+    return hit.pos < 0 ? MP_NOT_FOUND : (size_t)hit.pos;
+}
+
+static size_t evbuf_copy(void *ctx, size_t off, void *out, size_t n)
+{
+    struct evbuffer *b = ctx;
+    struct evbuffer_ptr p;
+    ev_ssize_t got;
+
+    if (n == 0 || evbuffer_ptr_set(b, &p, off, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    got = evbuffer_copyout_from(b, &p, out, n);
+    return got < 0 ? 0 : (size_t)got;
+}
+
+/* The chunks covering body[off, off + len), the last one trimmed (peek may
+ * hand out more). Returns their number (*v malloc'd), or -1. */
+static int evbuf_range(struct evbuffer *b, size_t off, size_t len, struct evbuffer_iovec **v)
+{
+    struct evbuffer_ptr p;
+    size_t left = len;
+    int n;
+
+    *v = NULL;
+    if (len == 0)
+        return 0;
+    if (evbuffer_ptr_set(b, &p, off, EVBUFFER_PTR_SET) != 0)
+        return -1;
+    n = evbuffer_peek(b, (ev_ssize_t)len, &p, NULL, 0);
+    if (n <= 0 || !(*v = calloc((size_t)n, sizeof(**v))))
+        return -1;
+    n = evbuffer_peek(b, (ev_ssize_t)len, &p, *v, n);
+    for (int i = 0; i < n; i++) {
+        if ((*v)[i].iov_len >= left) {
+            (*v)[i].iov_len = left;
+            return i + 1;
+        }
+        left -= (*v)[i].iov_len;
+    }
+    return n;
 }
 
 /* The upload EntryInfo: {"path","name","type":"file"[,"metadata"]}. */
@@ -464,14 +518,11 @@ void files_upload(struct evhttp_request *req)
         goto out;
     }
     {
-        size_t n = evbuffer_get_length(body);
-        const uint8_t *b = n ? evbuffer_pullup(body, -1) : (const uint8_t *)"";
-        int rc;
-        if (!b) {
-            envd_reply_error(req, 500, "out of memory");
-            goto out;
-        }
-        rc = mp_parse(b, n, boundary, on_part, &c, err, sizeof(err));
+        struct mp_src src = {.len = evbuffer_get_length(body),
+                             .find = evbuf_find,
+                             .copy = evbuf_copy,
+                             .ctx = body};
+        int rc = mp_parse_src(&src, boundary, on_part, &c, err, sizeof(err));
         if (rc != 0) {
             envd_reply_error(req, 400, rc < 0 ? err : c.err);
             goto out;
@@ -482,11 +533,18 @@ void files_upload(struct evhttp_request *req)
         goto out;
     }
     for (int i = 0; i < c.n; i++) {
-        struct evbuffer_iovec v = {.iov_base = (void *)c.t[i].data, .iov_len = c.t[i].len};
-        if (write_target(c.t[i].path, &v, 1, 0, &fr.user, meta, &ue) != 0) {
+        struct evbuffer_iovec *v = NULL;
+        int nv = evbuf_range(body, c.t[i].off, c.t[i].len, &v);
+        if (nv < 0) {
+            envd_reply_error(req, 500, "out of memory");
+            goto out;
+        }
+        if (write_target(c.t[i].path, v, nv, 0, &fr.user, meta, &ue) != 0) {
+            free(v);
             envd_reply_error(req, ue.status, ue.message);
             goto out;
         }
+        free(v);
         json_array_append_new(out, upload_entry(c.t[i].path, meta));
     }
     envd_reply_json(req, 200, out);

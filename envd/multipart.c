@@ -5,13 +5,19 @@
  *   [preamble CRLF] D [padding] CRLF head CRLF data CRLF D [padding] CRLF
  *   head CRLF data ... CRLF D "--" [epilogue]
  *
- * where head is zero or more "Name: value" CRLF lines. Data runs up to the
+ * where head is zero or more "Name: value" CRLF lines.
+ *
+ * The body is read through struct mp_src (find a delimiter, copy a few
+ * bytes), so the same code parses a contiguous buffer (tests, fuzzer) and an
+ * upload still spread over evbuffer chains, which then never needs a second,
+ * linear copy. Data runs up to the
  * next CRLF D, which is why a boundary must never occur inside the data (the
  * client picks it so). We also accept bare LF line ends in heads, as Go does,
  * but the delimiter before a boundary must be CRLF, as in every client. */
 #include "multipart.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -147,39 +153,54 @@ static int parse_head_line(const char *l, size_t n, struct mp_part *part)
     return 0;
 }
 
-int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
-             void *arg, char *err, size_t errlen)
+/* Room for a part's whole head (MP_MAX_HEAD) plus the delimiter line's
+ * padding and line end, copied out of the source for line parsing. */
+#define HEAD_WINDOW (MP_MAX_HEAD + 512)
+
+int mp_parse_src(const struct mp_src *src, const char *boundary, mp_part_cb cb, void *arg,
+                 char *err, size_t errlen)
 {
     char delim[MP_BOUNDARY_MAX + 5]; /* CRLF "--" boundary */
-    size_t blen = strlen(boundary), dlen, pos;
-    const uint8_t *end = body + n, *hit;
+    size_t blen = strlen(boundary), dlen, pos, n = src->len, hit;
+    uint8_t *win;
     struct mp_part part;
-    int parts = 0;
+    int parts = 0, rc = -1;
 
     if (blen == 0 || blen > MP_BOUNDARY_MAX) {
         snprintf(err, errlen, "invalid multipart boundary");
         return -1;
     }
     dlen = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
+    win = malloc(HEAD_WINDOW);
+    if (!win) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
 
     /* The first delimiter may open the body (no CRLF before it). */
-    if (n >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
+    if (n >= dlen - 2 && src->copy(src->ctx, 0, win, dlen - 2) == dlen - 2 &&
+        memcmp(win, delim + 2, dlen - 2) == 0) {
         pos = dlen - 2;
     } else {
-        hit = memmem(body, n, delim, dlen);
-        if (!hit) {
+        hit = src->find(src->ctx, 0, delim, dlen);
+        if (hit == MP_NOT_FOUND) {
             snprintf(err, errlen, "multipart body has no boundary");
-            return -1;
+            goto out;
         }
-        pos = (size_t)(hit - body) + dlen;
+        pos = hit + dlen;
     }
 
     for (;;) {
-        const uint8_t *p = body + pos, *data;
+        size_t wl = src->copy(src->ctx, pos, win, n - pos < HEAD_WINDOW ? n - pos : HEAD_WINDOW);
+        int at_end = pos + wl == n;
+        const uint8_t *p = win, *end = win + wl;
+        size_t data;
 
         /* After a delimiter: "--" closes, else padding then a line end. */
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-            return 0;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            rc = 0;
+            goto out;
+        }
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
@@ -188,11 +209,11 @@ int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
             p++;
         else {
             snprintf(err, errlen, "malformed multipart delimiter line");
-            return -1;
+            goto out;
         }
         if (++parts > MP_MAX_PARTS) {
             snprintf(err, errlen, "too many multipart parts");
-            return -1;
+            goto out;
         }
 
         memset(&part, 0, sizeof(part));
@@ -201,9 +222,9 @@ int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
             const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
             size_t ll;
             if (!nl || (size_t)(nl - head) > MP_MAX_HEAD) {
-                snprintf(err, errlen, nl ? "multipart part header too large"
-                                         : "unexpected end of multipart body");
-                return -1;
+                snprintf(err, errlen, nl || !at_end ? "multipart part header too large"
+                                                    : "unexpected end of multipart body");
+                goto out;
             }
             ll = (size_t)(nl - p);
             if (ll > 0 && p[ll - 1] == '\r')
@@ -214,24 +235,68 @@ int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
             }
             if (parse_head_line((const char *)p, ll, &part) != 0) {
                 snprintf(err, errlen, "malformed multipart part header");
-                return -1;
+                goto out;
             }
             p = nl + 1;
         }
 
-        data = p;
-        hit = memmem(data, (size_t)(end - data), delim, dlen);
-        if (!hit) {
+        data = pos + (size_t)(p - win);
+        hit = src->find(src->ctx, data, delim, dlen);
+        if (hit == MP_NOT_FOUND) {
             snprintf(err, errlen, "unexpected end of multipart body");
-            return -1;
+            goto out;
         }
-        part.data = data;
-        part.len = (size_t)(hit - data);
+        part.off = data;
+        part.len = hit - data;
+        part.data = src->base ? src->base + data : NULL;
         if (cb) {
             int r = cb(&part, arg);
-            if (r != 0)
-                return r;
+            if (r != 0) {
+                rc = r;
+                goto out;
+            }
         }
-        pos = (size_t)(hit - body) + dlen;
+        pos = hit + dlen;
     }
+out:
+    free(win);
+    return rc;
+}
+
+struct mem_ctx {
+    const uint8_t *body;
+    size_t n;
+};
+
+static size_t mem_find(void *ctx, size_t from, const char *needle, size_t nlen)
+{
+    struct mem_ctx *m = ctx;
+    const uint8_t *hit;
+
+    if (from > m->n)
+        return MP_NOT_FOUND;
+    hit = memmem(m->body + from, m->n - from, needle, nlen);
+    return hit ? (size_t)(hit - m->body) : MP_NOT_FOUND;
+}
+
+static size_t mem_copy(void *ctx, size_t off, void *out, size_t n)
+{
+    struct mem_ctx *m = ctx;
+
+    if (off > m->n)
+        return 0;
+    if (n > m->n - off)
+        n = m->n - off;
+    if (n)
+        memcpy(out, m->body + off, n);
+    return n;
+}
+
+int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
+             void *arg, char *err, size_t errlen)
+{
+    struct mem_ctx m = {body, n};
+    struct mp_src src = {.len = n, .base = body, .find = mem_find, .copy = mem_copy, .ctx = &m};
+
+    return mp_parse_src(&src, boundary, cb, arg, err, errlen);
 }

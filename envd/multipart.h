@@ -7,9 +7,10 @@
  * boundaries, and the `name` and `filename` parameters of each part's
  * Content-Disposition. Everything else in a part's head is ignored.
  *
- * The parser works on a contiguous body (uploads are buffered whole, see
- * files_upload.c), does no I/O and never allocates: part data points into
- * the body. It is unit tested and fuzzed. */
+ * The parser reads the body through a small source interface (find, copy),
+ * so uploads buffered by evhttp are parsed in place, across the evbuffer's
+ * chains; mp_parse() is the contiguous-memory front end. It does no I/O and
+ * allocates only a fixed head window. It is unit tested and fuzzed. */
 #ifndef ENVD_MULTIPART_H
 #define ENVD_MULTIPART_H
 
@@ -28,8 +29,21 @@ struct mp_part {
     char name[MP_NAME_MAX];         /* form field name ("" if none) */
     char filename[MP_FILENAME_MAX]; /* verbatim, valid when has_filename */
     int has_filename;
-    const uint8_t *data; /* into the body */
+    size_t off, len;     /* the part's data in the source */
+    const uint8_t *data; /* base + off for contiguous sources, else NULL */
+};
+
+#define MP_NOT_FOUND ((size_t)-1)
+
+/* Where the body comes from. */
+struct mp_src {
     size_t len;
+    const uint8_t *base; /* the body if contiguous, else NULL */
+    /* Offset of the first needle at or after from, or MP_NOT_FOUND. */
+    size_t (*find)(void *ctx, size_t from, const char *needle, size_t nlen);
+    /* Copy up to n bytes at off into out; returns how many were copied. */
+    size_t (*copy)(void *ctx, size_t off, void *out, size_t n);
+    void *ctx;
 };
 
 /* Called once per part, in order. Return 0 to go on; anything else stops the
@@ -48,5 +62,8 @@ int mp_boundary_from_content_type(const char *ct, char out[MP_BOUNDARY_MAX + 1])
  * (then cb may have been called for the parts before the error). */
 int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
              void *arg, char *err, size_t errlen);
+/* The same over any source. */
+int mp_parse_src(const struct mp_src *src, const char *boundary, mp_part_cb cb, void *arg,
+                 char *err, size_t errlen);
 
 #endif

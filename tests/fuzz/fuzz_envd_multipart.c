@@ -15,7 +15,7 @@ static int check_part(const struct mp_part *p, void *arg)
 {
     struct ctx *c = arg;
 
-    if (p->data < c->last || p->data > c->end || p->len > (size_t)(c->end - p->data))
+    if (p->data != c->body + p->off || p->data < c->last || p->data > c->end || p->len > (size_t)(c->end - p->data))
         abort();
     if (strnlen(p->name, MP_NAME_MAX) == MP_NAME_MAX ||
         strnlen(p->filename, MP_FILENAME_MAX) == MP_FILENAME_MAX)

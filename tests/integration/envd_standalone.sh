@@ -319,6 +319,9 @@ check "POST /files multipart: no path anywhere is 400" "$TMP/u5" test "$code" = 
 code=$(up "path=$(enc "$F/o.bin")" "$TMP/u6" -H 'Content-Type: application/octet-stream' --data-binary @"$F/big.bin")
 check "POST /files octet-stream: 64 MiB written intact" "$TMP/u6" \
     sh -c "[ $code = 200 ] && cmp -s '$F/big.bin' '$F/o.bin'"
+code=$(up "path=$(enc "$F/m.bin")" "$TMP/u6m" -F "file=@$F/big.bin")
+check "POST /files multipart: 64 MiB part written intact" "$TMP/u6m" \
+    sh -c "[ $code = 200 ] && cmp -s '$F/big.bin' '$F/m.bin'"
 code=$(up "" "$TMP/u7" -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/src.txt")
 check "POST /files octet-stream: path is required (400)" "$TMP/u7" test "$code" = 400
 code=$(gzip -c "$TMP/src.txt" | up "path=$(enc "$F/gz/z.txt")" "$TMP/u8" -H 'Content-Type: application/octet-stream' \
