@@ -17,9 +17,10 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-/* DELETE /sandboxes/<id> on the worker at addr ("unix:/path" or "host:port").
+/* METHOD /sandboxes/<id><action> on the worker at addr ("unix:/path" or "host:port").
  * Returns the HTTP status, or -1 if the worker could not be reached. */
-static long worker_delete(const char *addr, const char *id)
+static long worker_call(const char *addr, const char *method, const char *id,
+                        const char *action)
 {
     char url[512];
     long status = -1;
@@ -29,12 +30,12 @@ static long worker_delete(const char *addr, const char *id)
         return -1;
     if (strncmp(addr, "unix:", 5) == 0) {
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, addr + 5);
-        snprintf(url, sizeof(url), "http://worker/sandboxes/%s", id);
+        snprintf(url, sizeof(url), "http://worker/sandboxes/%s%s", id, action);
     } else {
-        snprintf(url, sizeof(url), "http://%s/sandboxes/%s", addr, id);
+        snprintf(url, sizeof(url), "http://%s/sandboxes/%s%s", addr, id, action);
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -60,7 +61,29 @@ static void drop_records(redisContext *rc, const char *id, const char *node)
             freeReplyObject(r);
 }
 
-static void end_sandbox(redisContext *rc, const char *id, const char *node)
+/* Timeout of a sandbox created with autoPause: pause it instead of killing it. */
+static void pause_sandbox(redisContext *rc, const char *id, const char *node, const char *addr)
+{
+    long status = worker_call(addr, "POST", id, "/pause");
+    redisReply *r;
+
+    if (status != 200 && status != 409) {
+        log_warn("sandbox %s reached its end (auto-pause), worker answered %ld; retrying", id,
+                 status);
+        return;
+    }
+    r = redisCommand(rc,
+                     "EVAL %s 1 cube:sb:%s",
+                     "if redis.call('EXISTS', KEYS[1]) == 1 then "
+                     "redis.call('HSET', KEYS[1], 'state', 'paused') return 1 end return 0",
+                     id);
+    if (r)
+        freeReplyObject(r);
+    events_emit(rc, "paused", id, "timeout", node);
+    log_info("sandbox %s reached its end (timeout): paused (autoPause)", id);
+}
+
+static void end_sandbox(redisContext *rc, const char *id, const char *node, int auto_pause)
 {
     redisReply *a = redisCommand(rc, "HGET cube:node:%s addr", node);
     long status;
@@ -71,7 +94,12 @@ static void end_sandbox(redisContext *rc, const char *id, const char *node)
             freeReplyObject(a);
         return;
     }
-    status = worker_delete(a->str, id);
+    if (auto_pause) {
+        pause_sandbox(rc, id, node, a->str);
+        freeReplyObject(a);
+        return;
+    }
+    status = worker_call(a->str, "DELETE", id, "");
     freeReplyObject(a);
     if (status == 204 || status == 200 || status == 404) {
         drop_records(rc, id, node);
@@ -86,6 +114,7 @@ static void end_sandbox(redisContext *rc, const char *id, const char *node)
 struct expired {
     char id[64];
     char node[64];
+    int auto_pause;
 };
 
 int lifecycle_sweep(redisContext *rc, int64_t now_ms)
@@ -105,7 +134,7 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
     /* One pipelined round trip for every record's end time; the replies are all read
      * before any other command is sent on this connection. */
     for (size_t i = 0; i < ids->elements; i++)
-        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node state", ids->element[i]->str);
+        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node state auto_pause", ids->element[i]->str);
     for (size_t i = 0; i < ids->elements; i++) {
         const char *id = ids->element[i]->str;
         redisReply *r = NULL;
@@ -116,17 +145,19 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
             break;
         }
         /* A paused sandbox keeps no clock: it lives until resumed or killed. */
-        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
                      r->element[2]->type == REDIS_REPLY_STRING &&
                      strcmp(r->element[2]->str, "paused") == 0;
-        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
             cube_id_valid(id, 63) && r->element[0]->type == REDIS_REPLY_STRING &&
             r->element[1]->type == REDIS_REPLY_STRING && strlen(r->element[1]->str) < 64 &&
             cube_rfc3339_parse(r->element[0]->str, &end_ms) == 0 && end_ms <= now_ms) {
             snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
             snprintf(due[ndue].node, sizeof(due[ndue].node), "%s", r->element[1]->str);
+            due[ndue].auto_pause = r->element[3]->type == REDIS_REPLY_STRING &&
+                                   strcmp(r->element[3]->str, "1") == 0;
             ndue++;
-        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
                    r->element[0]->type == REDIS_REPLY_NIL && cube_id_valid(id, 63)) {
             /* An index entry without a record: a half-removed sandbox. */
             snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
@@ -138,7 +169,7 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
     freeReplyObject(ids);
     for (size_t i = 0; rc_ == 0 && i < ndue; i++) {
         if (due[i].node[0])
-            end_sandbox(rc, due[i].id, due[i].node);
+            end_sandbox(rc, due[i].id, due[i].node, due[i].auto_pause);
         else
             drop_records(rc, due[i].id, NULL);
     }

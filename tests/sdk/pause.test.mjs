@@ -39,3 +39,18 @@ test('a paused sandbox does not time out, and can be killed', async () => {
   assert.equal(await Sandbox.kill(sbx.sandboxId), true);
   await assert.rejects(Sandbox.connect(sbx.sandboxId), SandboxNotFoundError);
 });
+
+test('onTimeout: pause pauses at the timeout instead of killing; connect resumes', async () => {
+  const sbx = await Sandbox.create({ timeoutMs: 2000, lifecycle: { onTimeout: 'pause' } });
+  try {
+    await sbx.commands.run('echo before > /tmp/mark');
+    assert.equal((await sbx.getInfo()).state, 'running');
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal((await Sandbox.getInfo(sbx.sandboxId)).state, 'paused');
+    assert.equal(await sbx.isRunning(), false);
+    const again = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 60_000 });
+    assert.equal((await again.commands.run('cat /tmp/mark')).stdout, 'before\n');
+  } finally {
+    await Sandbox.kill(sbx.sandboxId);
+  }
+});
