@@ -54,3 +54,29 @@ test('onTimeout: pause pauses at the timeout instead of killing; connect resumes
     await Sandbox.kill(sbx.sandboxId);
   }
 });
+
+test('autoResume: traffic to a paused sandbox resumes it, once, for a burst of requests', async () => {
+  const sbx = await Sandbox.create({ lifecycle: { onTimeout: 'pause', autoResume: true } });
+  try {
+    await sbx.commands.run('echo 1 > /tmp/n');
+    assert.equal(await sbx.pause(), true);
+    assert.equal((await sbx.getInfo()).state, 'paused');
+    // The request waits while the sandbox resumes, then goes through.
+    const results = await Promise.all([1, 2, 3, 4].map(() => sbx.commands.run('cat /tmp/n')));
+    for (const r of results) assert.equal(r.stdout, '1\n');
+    assert.equal((await sbx.getInfo()).state, 'running');
+  } finally {
+    await Sandbox.kill(sbx.sandboxId);
+  }
+});
+
+test('without autoResume a paused sandbox answers 502 (isRunning false) and stays paused', async () => {
+  const sbx = await Sandbox.create();
+  try {
+    await sbx.pause();
+    assert.equal(await sbx.isRunning(), false);
+    assert.equal((await sbx.getInfo()).state, 'paused');
+  } finally {
+    await Sandbox.kill(sbx.sandboxId);
+  }
+});
