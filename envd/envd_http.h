@@ -1,6 +1,6 @@
 /* envd's HTTP front: one evhttp listener serving the REST endpoints (/health,
- * /init, /envs, /metrics) and the Connect RPC services, with access-token
- * checks, CORS and JSON error bodies. */
+ * /init, /envs, /metrics, /files) and the Connect RPC services (process,
+ * filesystem), with access-token checks, CORS and JSON error bodies. */
 #ifndef ENVD_HTTP_H
 #define ENVD_HTTP_H
 

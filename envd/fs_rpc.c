@@ -391,10 +391,18 @@ static int remove_one(const char *p, const struct stat *st, int flag, struct FTW
 
 static void rpc_remove(struct evhttp_request *req, json_t *msg, struct envd_user *u)
 {
-    char *path = resolve_field(req, msg, "path", u);
+    const char *given = json_string_value(json_object_get(msg, "path"));
+    char *path;
     struct stat st;
     int rc = 0;
 
+    /* An empty path resolves to the working directory or home: never what a
+     * caller of rm -rf meant. */
+    if (!given || !*given) {
+        connect_error(req, CONNECT_INVALID_ARGUMENT, "path is required");
+        return;
+    }
+    path = resolve_field(req, msg, "path", u);
     if (!path)
         return;
     /* rm -rf: a missing path is success; links are removed, not followed;
