@@ -124,7 +124,7 @@ case "$(leak_check sdk)" in "not ok"*) count 0 1 ;; *) count 1 0 ;; esac
 if [ "${KEEP:-0}" != 1 ]; then
     say "stopping the stack"
     bash "$ROOT/deploy/stop.sh" >"$RESULTS/stop.log" 2>&1
-    pat="$ROOT/build/(san/)?bin/cube-|redis-server 127.0.0.1:$CUBE_REDIS_PORT|mariadbd .*$CUBE_RUN/mysql|nginx: master process nginx -p $CUBE_RUN"
+    pat="$ROOT/build/(san/)?bin/cube-(worker|scheduler)|redis-server 127.0.0.1:$CUBE_REDIS_PORT|mariadbd .*$CUBE_RUN/mysql|nginx: master process nginx -p $CUBE_RUN"
     # Processes get a moment to finish exiting after their stop command returned.
     for _ in $(seq 30); do pgrep -f "$pat" >/dev/null || break; sleep 0.2; done
     pgrep -af "$pat" | sed 's/^/  still running: /'
