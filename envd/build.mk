@@ -85,3 +85,49 @@ $(BUILD)/fuzz/fuzz_envd_$(1): tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1)) $(wi
 	$(ENVD_FUZZ_CC) $(ENVD_FUZZ_FLAGS) -o $$@ tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1))
 endef
 $(foreach t,$(ENVD_FUZZ_NAMES),$(eval $(call ENVD_FUZZ_RULE,$(t))))
+
+# ---- cube-ci: the code-interpreter server (port 49999) and its kernel
+# drivers, installed next to the binary (reach sandboxes via /.cube/bin).
+CI_SRCS := envd/ci_main.c envd/ci_http.c envd/ci_context.c envd/ci_kernel.c \
+           envd/ci_envs.c envd/ci_proto.c envd/envd_user.c envd/envd_env.c \
+           envd/envd_path.c envd/base64.c
+CI_OBJS := $(CI_SRCS:%.c=$(BUILD)/obj/%.o)
+CI_DRIVERS := $(patsubst envd/drivers/%,$(BUILD)/bin/ci-drivers/%,$(wildcard envd/drivers/*))
+
+BINS += $(BUILD)/bin/cube-ci $(CI_DRIVERS)
+
+$(BUILD)/bin/cube-ci: $(CI_OBJS) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(CI_OBJS) $(COMMON_LIB) -levent -ljansson
+
+$(BUILD)/bin/ci-drivers/%: envd/drivers/%
+	@mkdir -p $(dir $@)
+	install -m 0644 $< $@
+
+# Unit tests and fuzzers for the pure parts (request parsing, NDJSON lines,
+# MIME mapping); same sanitizer flags as the envd ones above.
+CI_TEST_NAMES := ci_proto
+CI_TEST_ci_proto := envd/ci_proto.c
+CI_TEST_BINS := $(CI_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
+UNIT_TESTS += $(CI_TEST_BINS)
+CI_TEST_OBJS := $(sort $(foreach t,$(CI_TEST_NAMES),$(CI_TEST_$(t):%.c=$(BUILD)/obj-test/ci/%.o) \
+                  $(BUILD)/obj-test/ci/tests/unit/test_envd_$(t).o))
+
+$(CI_TEST_OBJS): $(BUILD)/obj-test/ci/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ENVD_TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(CI_TEST_OBJS:.o=.d)
+
+define CI_TEST_RULE
+$(BUILD)/tests/test_envd_$(1): $(BUILD)/obj-test/ci/tests/unit/test_envd_$(1).o \
+        $(CI_TEST_$(1):%.c=$(BUILD)/obj-test/ci/%.o)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(ENVD_TEST_SAN) -o $$@ $$^ -lcmocka -ljansson
+endef
+$(foreach t,$(CI_TEST_NAMES),$(eval $(call CI_TEST_RULE,$(t))))
+
+FUZZERS += $(BUILD)/fuzz/fuzz_envd_ci_request
+$(BUILD)/fuzz/fuzz_envd_ci_request: tests/fuzz/fuzz_envd_ci_request.c envd/ci_proto.c envd/ci_proto.h
+	@mkdir -p $(dir $@)
+	$(ENVD_FUZZ_CC) $(ENVD_FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_envd_ci_request.c envd/ci_proto.c -ljansson
