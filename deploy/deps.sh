@@ -10,6 +10,7 @@ PKGS=(
     debootstrap iproute2 nftables curl jq procps util-linux
     libhiredis-dev libmariadb-dev-compat libseccomp-dev libbpf-dev liblua5.4-dev
     libpcre2-dev libssl-dev libevent-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
+    zlib1g-dev
 )
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

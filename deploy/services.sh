@@ -93,7 +93,8 @@ nginx_conf() {
         -e "s|@MODULE_PATH@|$CUBE_BUILD/modules/ngx_cube_module.so|g" \
         -e "s|@REDIS@|unix:$CUBE_RUN/redis.sock|g" -e "s|@SECRET_FILE@|$CUBE_STATE/secret|g" \
         -e "s|@PLACE_SCRIPT@|$CUBE_ROOT/lua/redis/place.lua|g" -e "s|@LISTEN@|$CUBE_LISTEN|g" \
-        -e "s|@DOMAIN@|$CUBE_DOMAIN|g" "$CUBE_ROOT/conf/nginx.conf.in" >"$out"
+        -e "s|@DOMAIN@|$CUBE_DOMAIN|g" -e "s|@RATE@|${CUBE_API_RATE:-100}|g" \
+        -e "s|@BURST@|${CUBE_API_BURST:-200}|g" "$CUBE_ROOT/conf/nginx.conf.in" >"$out"
     mkdir -p "$CUBE_RUN/nginx-tmp"
     echo "$out"
 }
