@@ -86,3 +86,17 @@ test('files written by commands are readable and the other way round', async () 
   await sbx.files.write('api.txt', 'from-api');
   assert.equal((await sbx.commands.run('cat api.txt; stat -c %U api.txt')).stdout, 'from-apiuser\n');
 });
+
+test('watchDir reports writes, recursively, with entries', async () => {
+  await sbx.files.makeDir('watched/sub');
+  const events = [];
+  const handle = await sbx.files.watchDir('watched', (e) => events.push(e), { recursive: true, includeEntry: true });
+  await sbx.files.write('watched/a.txt', 'a');
+  await sbx.files.write('watched/sub/b.txt', 'b');
+  for (let i = 0; i < 30 && !events.some((e) => e.name === 'sub/b.txt'); i++) await new Promise((r) => setTimeout(r, 100));
+  await handle.stop();
+  assert.ok(events.some((e) => e.name === 'a.txt' && e.type === 'write'), JSON.stringify(events));
+  assert.ok(events.some((e) => e.name === 'sub/b.txt'), JSON.stringify(events));
+  const withEntry = events.find((e) => e.name === 'a.txt' && e.entry);
+  assert.ok(withEntry && withEntry.entry.path === '/home/user/watched/a.txt');
+});
