@@ -1,10 +1,14 @@
 /* cube-init: PID 1 of every sandbox.
  *
- *   cube-init [--] [ENVD-PATH [ARGS...]]      (default: /.cube/bin/cube-envd)
+ *   cube-init [--ci CI-PATH [--ci-arg ARG]...] [--] [ENVD-PATH [ARGS...]]
+ *                                          (default: /.cube/bin/cube-envd)
  *
  * It does four things and nothing else:
  *   1. starts envd (in a session of its own) and restarts it if it dies, with
  *      exponential backoff (100 ms doubling to 5 s; reset after 10 s of uptime);
+ *      the same for the code interpreter cube-ci when asked with --ci, or when
+ *      envd is the default /.cube/bin/cube-envd and /.cube/bin/cube-ci exists
+ *      (the sandbox case; tests pass their own envd and get no cube-ci);
  *   2. reaps every process that ends up parented to it (PID 1 inherits all
  *      orphans of the sandbox; unreaped they would pile up as zombies);
  *   3. on SIGTERM/SIGINT: forwards the signal to envd, sends SIGTERM to every
@@ -32,17 +36,26 @@
 #include <unistd.h>
 
 #define DEFAULT_ENVD "/.cube/bin/cube-envd"
+#define DEFAULT_CI "/.cube/bin/cube-ci"
+#define MAX_CI_ARGS 16
 #define GRACE_MS 3000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STABLE_MS 10000 /* uptime after which a crash resets the backoff */
 
+/* A supervised daemon: envd, and optionally cube-ci. */
+struct child {
+    const char *name;
+    char **argv;
+    pid_t pid;
+    long long started_ms;
+    long long restart_at_ms; /* restart pending at this time, or -1 */
+    long backoff_ms;
+};
+
 static sigset_t all_signals;
-static char **envd_argv;
-static pid_t envd_pid;
-static long long envd_started_ms;
-static long long restart_at_ms = -1; /* envd restart pending at this time */
-static long backoff_ms = BACKOFF_MIN_MS;
+static struct child envd = {"envd", NULL, 0, 0, -1, BACKOFF_MIN_MS};
+static struct child ci = {"cube-ci", NULL, 0, 0, -1, BACKOFF_MIN_MS};
 static long long shutdown_deadline_ms = -1;
 static int killed_all;
 
@@ -65,14 +78,14 @@ static void say(const char *fmt, ...)
     fprintf(stderr, "cube-init[%d]: %s\n", (int)getpid(), buf);
 }
 
-static void start_envd(void)
+static void start_child(struct child *c)
 {
     pid_t pid = fork();
 
-    restart_at_ms = -1;
+    c->restart_at_ms = -1;
     if (pid < 0) {
-        say("fork: %s; retrying in %ld ms", strerror(errno), backoff_ms);
-        restart_at_ms = now_ms() + backoff_ms;
+        say("fork: %s; retrying in %ld ms", strerror(errno), c->backoff_ms);
+        c->restart_at_ms = now_ms() + c->backoff_ms;
         return;
     }
     if (pid == 0) {
@@ -88,33 +101,34 @@ static void start_envd(void)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
-        execv(envd_argv[0], envd_argv);
-        fprintf(stderr, "cube-init: exec %s: %s\n", envd_argv[0], strerror(errno));
+        execv(c->argv[0], c->argv);
+        fprintf(stderr, "cube-init: exec %s: %s\n", c->argv[0], strerror(errno));
         _exit(127);
     }
-    envd_pid = pid;
-    envd_started_ms = now_ms();
-    say("started %s (pid %d)", envd_argv[0], (int)pid);
+    c->pid = pid;
+    c->started_ms = now_ms();
+    say("started %s (pid %d)", c->argv[0], (int)pid);
 }
 
-static void envd_exited(int status)
+static void child_exited(struct child *c, int status)
 {
-    long long up = now_ms() - envd_started_ms;
+    long long up = now_ms() - c->started_ms;
 
     if (WIFEXITED(status))
-        say("envd (pid %d) exited with status %d after %lld ms", (int)envd_pid,
+        say("%s (pid %d) exited with status %d after %lld ms", c->name, (int)c->pid,
             WEXITSTATUS(status), up);
     else
-        say("envd (pid %d) killed by signal %d after %lld ms", (int)envd_pid,
+        say("%s (pid %d) killed by signal %d after %lld ms", c->name, (int)c->pid,
             WTERMSIG(status), up);
-    envd_pid = 0;
+    c->pid = 0;
     if (shutdown_deadline_ms >= 0)
         return;
     if (up >= STABLE_MS)
-        backoff_ms = BACKOFF_MIN_MS;
-    say("restarting envd in %ld ms", backoff_ms);
-    restart_at_ms = now_ms() + backoff_ms;
-    backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+        c->backoff_ms = BACKOFF_MIN_MS;
+    say("restarting %s in %ld ms", c->name, c->backoff_ms);
+    c->restart_at_ms = now_ms() + c->backoff_ms;
+    c->backoff_ms =
+        c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
 /* Reap everything that has exited. Returns 1 if we have no children left. */
@@ -126,8 +140,10 @@ static int reap(void)
     for (;;) {
         pid = waitpid(-1, &status, WNOHANG);
         if (pid > 0) {
-            if (pid == envd_pid)
-                envd_exited(status);
+            if (pid == envd.pid)
+                child_exited(&envd, status);
+            else if (ci.argv && pid == ci.pid)
+                child_exited(&ci, status);
             continue;
         }
         if (pid < 0 && errno == EINTR)
@@ -208,46 +224,69 @@ static void begin_shutdown(int sig)
     if (shutdown_deadline_ms >= 0)
         return;
     say("signal %d: shutting down", sig);
-    restart_at_ms = -1;
-    if (envd_pid > 0)
-        kill(envd_pid, sig);
+    envd.restart_at_ms = -1;
+    ci.restart_at_ms = -1;
+    if (envd.pid > 0)
+        kill(envd.pid, sig);
+    if (ci.pid > 0)
+        kill(ci.pid, sig);
     signal_all(SIGTERM);
     shutdown_deadline_ms = now_ms() + GRACE_MS;
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: cube-init [--] [ENVD-PATH [ARGS...]]  (default %s)\n",
-            DEFAULT_ENVD);
+    fprintf(stderr,
+            "usage: cube-init [--ci CI-PATH [--ci-arg ARG]...] [--] [ENVD-PATH "
+            "[ARGS...]]\n"
+            "  (default envd %s; with it, %s is started too when present)\n",
+            DEFAULT_ENVD, DEFAULT_CI);
 }
 
 int main(int argc, char **argv)
 {
     static char *default_argv[] = {DEFAULT_ENVD, NULL};
-    int i = 1;
+    static char *ci_argv[MAX_CI_ARGS + 2];
+    int i = 1, nci = 0;
 
     if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
         usage();
         return 0;
     }
+    while (i + 1 < argc && (!strcmp(argv[i], "--ci") || !strcmp(argv[i], "--ci-arg"))) {
+        if (!strcmp(argv[i], "--ci"))
+            ci_argv[0] = argv[i + 1];
+        else if (nci < MAX_CI_ARGS)
+            ci_argv[1 + nci++] = argv[i + 1];
+        i += 2;
+    }
     if (i < argc && !strcmp(argv[i], "--"))
         i++;
-    envd_argv = i < argc ? &argv[i] : default_argv;
+    envd.argv = i < argc ? &argv[i] : default_argv;
+    if (!ci_argv[0] && !strcmp(envd.argv[0], DEFAULT_ENVD) &&
+        access(DEFAULT_CI, X_OK) == 0)
+        ci_argv[0] = DEFAULT_CI;
+    if (ci_argv[0])
+        ci.argv = ci_argv;
 
     sigfillset(&all_signals);
     sigprocmask(SIG_BLOCK, &all_signals, NULL);
     if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
         say("cannot become a subreaper: %s", strerror(errno));
 
-    start_envd();
+    start_child(&envd);
+    if (ci.argv)
+        start_child(&ci);
     for (;;) {
         long long now = now_ms(), wake = -1;
         struct timespec ts, *tsp = NULL;
         siginfo_t si;
         int sig;
 
-        if (restart_at_ms >= 0)
-            wake = restart_at_ms;
+        if (envd.restart_at_ms >= 0)
+            wake = envd.restart_at_ms;
+        if (ci.restart_at_ms >= 0 && (wake < 0 || ci.restart_at_ms < wake))
+            wake = ci.restart_at_ms;
         if (shutdown_deadline_ms >= 0 && !killed_all)
             wake = shutdown_deadline_ms;
         if (shutdown_deadline_ms >= 0 && killed_all)
@@ -272,8 +311,8 @@ int main(int argc, char **argv)
         case SIGQUIT:
         case SIGUSR1:
         case SIGUSR2:
-            if (envd_pid > 0)
-                kill(envd_pid, sig);
+            if (envd.pid > 0)
+                kill(envd.pid, sig);
             break;
         default:
             break;
@@ -295,8 +334,11 @@ int main(int argc, char **argv)
                 say("processes still present after SIGKILL, exiting");
                 return 0;
             }
-        } else if (restart_at_ms >= 0 && now >= restart_at_ms) {
-            start_envd();
+        } else {
+            if (envd.restart_at_ms >= 0 && now >= envd.restart_at_ms)
+                start_child(&envd);
+            if (ci.restart_at_ms >= 0 && now >= ci.restart_at_ms)
+                start_child(&ci);
         }
     }
 }

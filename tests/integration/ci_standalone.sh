@@ -12,14 +12,16 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
 CI=$BIN/cube-ci
 ENVD=$BIN/cube-envd
+INIT=$BIN/cube-init
 TMP=$(mktemp -d /tmp/ci-test.XXXXXX)
 FAILS=0
 CI_PID=
 ENVD_PID=
 CI2_PID=
+INIT_PID=
 
 cleanup() {
-    for p in $CI_PID $CI2_PID $ENVD_PID; do
+    for p in $CI_PID $CI2_PID $ENVD_PID $INIT_PID; do
         kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     rm -rf "$TMP"
@@ -41,7 +43,7 @@ check() {
 has() { grep -qF -- "$2" "$1"; }
 hasnt() { ! grep -qF -- "$2" "$1"; }
 
-[ -x "$CI" ] && [ -x "$ENVD" ] && [ -f "$BIN/ci-drivers/ci_python.py" ] ||
+[ -x "$CI" ] && [ -x "$ENVD" ] && [ -x "$INIT" ] && [ -f "$BIN/ci-drivers/ci_python.py" ] ||
     { echo "not ok - binaries built (run make)"; exit 1; }
 command -v python3 >/dev/null || { echo "not ok - python3 needed on the host"; exit 1; }
 
@@ -282,6 +284,44 @@ if start_daemon CI2_PID "$TMP/ci2.log" /health env PATH=/nonexistent "$CI" \
     check "an unsupported language is an error event" "$TMP/n2" has "$TMP/n2" 'is not supported'
 else
     notok "second cube-ci starts" "$TMP/ci2.log"
+fi
+
+# ---------------------------------------------------------------- cube-init
+# cube-init supervises cube-ci next to envd when asked (--ci; in a sandbox
+# it does so by itself for /.cube/bin/cube-ci).
+P1=$((20000 + RANDOM % 40000))
+P2=$((P1 + 1))
+"$INIT" --ci "$CI" --ci-arg --listen --ci-arg "127.0.0.1:$P1" --ci-arg --envd \
+    --ci-arg "" -- "$ENVD" --listen "127.0.0.1:$P2" >"$TMP/init.log" 2>&1 &
+INIT_PID=$!
+both_up() {
+    curl -s -o /dev/null "http://127.0.0.1:$P1/health" &&
+        curl -s -o /dev/null "http://127.0.0.1:$P2/health"
+}
+for _ in $(seq 50); do both_up && break; sleep 0.1; done
+check "cube-init --ci starts cube-ci and envd" "$TMP/init.log" both_up
+ci_child() {
+    local p
+    for p in $(pgrep -P "$INIT_PID"); do
+        [ "$(readlink "/proc/$p/exe")" = "$(readlink -f "$CI")" ] && echo "$p"
+    done
+}
+child=$(ci_child)
+[ -n "$child" ] && kill -9 "$child"
+sleep 0.3
+for _ in $(seq 50); do both_up && break; sleep 0.1; done
+check "cube-init restarts a crashed cube-ci" "$TMP/init.log" \
+    sh -c "[ -n '$child' ] && curl -s 'http://127.0.0.1:$P1/health' | grep -qx OK"
+child=$(ci_child)
+kill -TERM "$INIT_PID"
+for _ in $(seq 60); do kill -0 "$INIT_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$INIT_PID" 2>/dev/null; then
+    notok "cube-init exits on SIGTERM" "$TMP/init.log"
+else
+    wait "$INIT_PID" 2>/dev/null
+    INIT_PID=
+    check "cube-init exits on SIGTERM and takes cube-ci along" "$TMP/init.log" \
+        test -n "$child" -a ! -e "/proc/$child"
 fi
 
 # ---------------------------------------------------------------- shutdown
