@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 
 _REQ_FD, _EV_FD = 3, 4
 os.set_inheritable(_REQ_FD, False)
@@ -157,6 +158,9 @@ def _flush_figures():
     except Exception:
         pass
 
+
+# plt.show() on the Agg backend only warns; figures are shown after the run.
+warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
 
 _ns = {"__name__": "__main__", "__builtins__": builtins, "display": display}
 builtins.display = display

@@ -172,6 +172,22 @@ else
     exec_ci r4 '{"code":"import matplotlib"}'
     check "matplotlib absent: ModuleNotFoundError, no crash" "$TMP/r4" \
         has "$TMP/r4" '"name":"ModuleNotFoundError"'
+    # A stand-in with matplotlib's shape checks the figure plumbing.
+    mkdir -p "$TMP/mpl/matplotlib"
+    : >"$TMP/mpl/matplotlib/__init__.py"
+    printf '%s\n' 'class Figure:' \
+        '    def savefig(self, buf, format=None, **kw):' \
+        '        buf.write(b"\x89PNG\r\n\x1a\nfake")' >"$TMP/mpl/matplotlib/figure.py"
+    printf '%s\n' 'from matplotlib.figure import Figure' '_figs = {}' \
+        'def figure(num=None):' '    return _figs.setdefault(num or len(_figs) + 1, Figure())' \
+        'def get_fignums():' '    return sorted(_figs)' \
+        'def close(which=None):' '    _figs.clear()' >"$TMP/mpl/matplotlib/pyplot.py"
+    exec_ci r5 "{\"code\":\"import sys; sys.path.insert(0, '$TMP/mpl')\\nimport matplotlib.pyplot as plt\\nplt.figure()\\nNone\"}"
+    check "open figures become png results after the run (stand-in matplotlib)" "$TMP/r5" \
+        has "$TMP/r5" '"png":"iVBORw0KGg'
+    exec_ci r6 '{"code":"display(plt.figure()); plt.close()"}'
+    check "display(figure) gives one png result" "$TMP/r6" \
+        sh -c "[ \$(grep -c '\"png\":\"iVBORw0KGg' '$TMP/r6') = 1 ]"
 fi
 
 # ---------------------------------------------------------------- env
