@@ -270,6 +270,25 @@ check "client disconnect interrupts: next execution answers within 10 s ($took s
 exec_ci i3 '{"code":"x"}'
 check "an interrupt keeps the context's state" "$TMP/i3" has "$TMP/i3" '"text":"41"'
 
+exec_ci i4 '{"code":"import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(300)"}' --max-time 2
+start=$(date +%s)
+exec_ci i5 '{"code":"2 + 2"}' --max-time 10
+took=$(($(date +%s) - start))
+check "code ignoring the interrupt gets its kernel restarted within 10 s ($took s)" \
+    "$TMP/i5" has "$TMP/i5" '"text":"4"'
+
+# restart while an execution runs: it ends with ContextRestarting
+curl -s -X POST "$B/contexts" -d '{}' >"$TMP/rc0"
+RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/rc0" 2>/dev/null)
+exec_ci rc1 "{\"code\":\"import time; time.sleep(30)\",\"context_id\":\"$RID\"}" --max-time 20 &
+RP=$!
+sleep 1
+curl -s -o /dev/null -X POST "$B/contexts/$RID/restart"
+wait $RP
+check "restart during an execution: error ContextRestarting, then end" "$TMP/rc1" \
+    sh -c "grep -q '\"name\":\"ContextRestarting\"' '$TMP/rc1' && $(declare -f last_is_end); last_is_end '$TMP/rc1'"
+curl -s -o /dev/null -X DELETE "$B/contexts/$RID"
+
 # ---------------------------------------------------------------- javascript
 if command -v node >/dev/null; then
     exec_ci j1 '{"code":"let jx = 41; console.log(\"hello js\")","language":"js"}'
