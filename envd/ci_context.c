@@ -247,12 +247,13 @@ static void exec_start(struct ci_ctx *c)
     json_decref(req);
 }
 
-static void envs_cb(json_t *env, void *arg)
+static void envs_cb(json_t *env, int refused, void *arg)
 {
     struct ci_ctx *c = arg;
 
     c->fetch = NULL;
-    c->env_fetched = 1;
+    /* Refused (no or a wrong token): ask again with the next execution's. */
+    c->env_fetched = env || !refused;
     if (env)
         c->global_env = json_incref(env);
     if (!c->cur)

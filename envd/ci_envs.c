@@ -66,8 +66,9 @@ static void done_cb(struct evhttp_request *req, void *arg)
 {
     struct ci_envs_fetch *f = arg;
     json_t *env = NULL;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
 
-    if (req && evhttp_request_get_response_code(req) == 200) {
+    if (code == 200) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req);
         size_t n = evbuffer_get_length(in);
         const char *body = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
@@ -78,10 +79,10 @@ static void done_cb(struct evhttp_request *req, void *arg)
         }
     } else {
         log_debug("envd /envs: %s",
-                  req ? "refused" : "unreachable (no envd: running outside a sandbox?)");
+                  code ? "refused" : "unreachable (no envd: outside a sandbox?)");
     }
     if (f->cb)
-        f->cb(env, f->arg);
+        f->cb(env, code != 0 && code != 200, f->arg);
     json_decref(env);
     /* The connection cannot be freed from inside its own callback. */
     event_base_once(ebase, -1, EV_TIMEOUT, free_conn_cb, f, NULL);

@@ -10,8 +10,9 @@
 struct ci_envs_fetch;
 
 /* Called once with the env object (borrowed), or NULL when envd is absent
- * or refused. */
-typedef void (*ci_envs_cb)(json_t *env, void *arg);
+ * (refused = 0) or answered with an error, say 401 for a missing or wrong
+ * token (refused = 1: worth asking again with the next caller's token). */
+typedef void (*ci_envs_cb)(json_t *env, int refused, void *arg);
 
 /* host:port of envd (default 127.0.0.1:49983); "" disables fetching. */
 int ci_envs_setup(struct event_base *base, const char *addr);

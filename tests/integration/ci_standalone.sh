@@ -198,6 +198,14 @@ check "env_vars are removed afterwards" "$TMP/v2" has "$TMP/v2" '"text":"unset"'
 exec_ci v3 '{"code":"import os; os.environ.get(\"CI_GLOBAL\", \"missing\")"}'
 check "the sandbox global env (envd /envs with X-Access-Token) is injected" "$TMP/v3" \
     has "$TMP/v3" '"text":"from-envd"'
+curl -s -X POST "$B/contexts" -d '{}' >"$TMP/v6c"
+VID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$TMP/v6c" 2>/dev/null)
+curl -sN -X POST "$B/execute" \
+    -d "{\"code\":\"import os; os.environ.get('CI_GLOBAL', 'missing')\",\"context_id\":\"$VID\"}" >"$TMP/v6"
+exec_ci v7 "{\"code\":\"os.environ.get('CI_GLOBAL', 'missing')\",\"context_id\":\"$VID\"}"
+check "without a token envd refuses; the next execution's token gets the global env" \
+    "$TMP/v7" sh -c "grep -q '\"text\":\"missing\"' '$TMP/v6' && grep -q '\"text\":\"from-envd\"' '$TMP/v7'"
+curl -s -o /dev/null -X DELETE "$B/contexts/$VID"
 exec_ci v4 '{"code":"import os; os.environ[\"HOME\"] = os.environ[\"HOME\"]; os.environ[\"HOME\"]","env_vars":{"HOME":"/tmp/h"}}'
 exec_ci v5 '{"code":"import os; os.environ[\"HOME\"] != \"/tmp/h\""}'
 check "an overridden variable is restored afterwards" "$TMP/v5" has "$TMP/v5" '"text":"True"'
