@@ -7,6 +7,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ALIAS=base
+# The base rootfs also serves as the code-interpreter template (cube-ci runs in every
+# sandbox; python3 is in base), so @e2b/code-interpreter's default template resolves.
+EXTRA_ALIASES='["code-interpreter-v1", "code-interpreter"]'
 PACKAGES="bash,coreutils,python3,sudo,git,curl,procps,iproute2,ca-certificates,libevent-2.1-7,libevent-core-2.1-7,libjansson4,libasan8,libubsan1,less,findutils,ncurses-bin"
 RECIPE="v1:$PACKAGES:user=1000:shift=$CUBE_UID_SHIFT"
 RECIPE_HASH=$(printf '%s' "$RECIPE" | sha256sum | cut -c1-16)
@@ -18,6 +21,8 @@ for meta in "$TDIR"/*/template.json; do
     d=$(dirname "$meta")
     if grep -q "\"alias\": *\"$ALIAS\"" "$meta" && [ -f "$d/.complete" ] &&
         [ "$(cat "$d/.complete")" = "$RECIPE_HASH" ]; then
+        # Names can change without a rebuild.
+        jq -c --argjson a "$EXTRA_ALIASES" '.aliases = $a' "$meta" >"$meta.tmp" && mv "$meta.tmp" "$meta"
         say "template '$ALIAS' is ready ($(basename "$d")), reusing it"
         exit 0
     fi
@@ -57,8 +62,8 @@ while read -r mode path; do chmod "$mode" "$path"; done <"$WORK/setid.txt"
 rm -f "$WORK/setid.txt"
 
 cat >"$WORK/template.json" <<JSON
-{"templateID": "$TID", "alias": "$ALIAS", "cpuCount": 2, "memoryMB": 512, "diskSizeMB": 2048,
- "envdVersion": "0.6.13", "uidShift": $CUBE_UID_SHIFT}
+{"templateID": "$TID", "alias": "$ALIAS", "aliases": $EXTRA_ALIASES, "cpuCount": 2, "memoryMB": 512,
+ "diskSizeMB": 2048, "envdVersion": "0.6.13", "uidShift": $CUBE_UID_SHIFT}
 JSON
 echo "$RECIPE_HASH" >"$WORK/.complete"
 # Drop older builds of the same alias, then publish atomically.

@@ -130,6 +130,12 @@ static void register_templates(struct node_registry *reg)
             snprintf(key, sizeof(key), "cube:template:%s", t->alias);
             cmd(reg, "template alias HSET", (int)(sizeof(hset) / sizeof(hset[0])), hset);
         }
+        /* Extra names: the record names the alias it was reached by. */
+        for (int k = 0; k < t->n_aliases; k++) {
+            hset[5] = t->aliases[k];
+            snprintf(key, sizeof(key), "cube:template:%s", t->aliases[k]);
+            cmd(reg, "template alias HSET", (int)(sizeof(hset) / sizeof(hset[0])), hset);
+        }
         snprintf(nodes, sizeof(nodes), "cube:template:%s:nodes", t->id);
         cmd(reg, "template SADD", 3, sadd);
     }

@@ -72,6 +72,18 @@ int template_parse(const char *text, const char *dir_id, struct template *t, cha
     v = json_object_get(root, "alias");
     if (json_is_string(v) && template_ref_valid(json_string_value(v)))
         snprintf(t->alias, sizeof(t->alias), "%s", json_string_value(v));
+    /* More names for the same template (e.g. code-interpreter-v1 for base). */
+    v = json_object_get(root, "aliases");
+    if (json_is_array(v)) {
+        size_t k;
+        json_t *a;
+        json_array_foreach(v, k, a) {
+            if (t->n_aliases < TEMPLATE_MAX_ALIASES && json_is_string(a) &&
+                template_ref_valid(json_string_value(a)))
+                snprintf(t->aliases[t->n_aliases++], sizeof(t->aliases[0]), "%s",
+                         json_string_value(a));
+        }
+    }
     v = json_object_get(root, "envdVersion");
     snprintf(t->envd_version, sizeof(t->envd_version), "%s",
              json_is_string(v) ? json_string_value(v) : "");
@@ -166,6 +178,9 @@ const struct template *template_find(const struct template_set *set, const char 
     for (t = set->head; t; t = t->next) {
         if (t->alias[0] && strcmp(t->alias, ref) == 0)
             return t;
+        for (int k = 0; k < t->n_aliases; k++)
+            if (strcmp(t->aliases[k], ref) == 0)
+                return t;
     }
     return NULL;
 }

@@ -7,11 +7,14 @@
 #include <limits.h>
 
 #define TEMPLATE_REF_MAX 64
+#define TEMPLATE_MAX_ALIASES 4 /* extra names besides `alias` (template.json "aliases") */
 
 struct template
 {
     char id[TEMPLATE_REF_MAX + 1];
     char alias[TEMPLATE_REF_MAX + 1];
+    char aliases[TEMPLATE_MAX_ALIASES][TEMPLATE_REF_MAX + 1];
+    int n_aliases;
     int cpu;
     int mem_mb;
     int disk_mb;
@@ -33,7 +36,7 @@ int template_parse(const char *json, const char *dir_id, struct template *t, cha
 /* (Re)scan dir/<id>/template.json into set (replacing its contents). Returns count. */
 int template_scan(struct template_set *set, const char *dir);
 void template_set_free(struct template_set *set);
-/* Find by id, then by alias. NULL if unknown. */
+/* Find by id, then by alias (main or extra). NULL if unknown. */
 const struct template *template_find(const struct template_set *set, const char *ref);
 /* 1 if ref is shaped like a template id or alias ([a-z0-9._-], starts alnum). */
 int template_ref_valid(const char *ref);

@@ -1,0 +1,64 @@
+// The code interpreter with the unmodified `@e2b/code-interpreter` package: default
+// template, stateful Python, streamed logs, errors, contexts, interrupt on timeout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sandbox } from '@e2b/code-interpreter';
+
+let sbx;
+before(async () => {
+  sbx = await Sandbox.create(); // template "code-interpreter-v1"
+});
+after(async () => {
+  await sbx?.kill();
+});
+
+test('state persists across executions and the last expression is the result', async () => {
+  await sbx.runCode('x = 41');
+  const e = await sbx.runCode('x + 1');
+  assert.equal(e.text, '42');
+  assert.equal(e.error, undefined);
+});
+
+test('stdout is streamed to callbacks and collected in logs', async () => {
+  const seen = [];
+  const e = await sbx.runCode('print("hello"); import sys; print("oops", file=sys.stderr)', {
+    onStdout: (m) => seen.push(m.line),
+  });
+  assert.deepEqual(e.logs.stdout, ['hello\n']);
+  assert.deepEqual(e.logs.stderr, ['oops\n']);
+  assert.ok(seen.some((l) => l.includes('hello')));
+});
+
+test('errors carry name, value and traceback', async () => {
+  const e = await sbx.runCode('undefined_name_xyz');
+  assert.equal(e.error.name, 'NameError');
+  assert.match(e.error.value, /undefined_name_xyz/);
+  assert.ok(e.error.traceback.length > 0);
+});
+
+test('code runs as user in the sandbox, with the sandbox env', async () => {
+  const e = await sbx.runCode('import os, getpass; (getpass.getuser(), os.environ.get("E2B_SANDBOX"))');
+  assert.equal(e.text, "('user', 'true')");
+});
+
+test('contexts: create, list, run in, restart, remove', async () => {
+  const ctx = await sbx.createCodeContext({ cwd: '/tmp' });
+  const list = await sbx.listCodeContexts();
+  assert.equal(list[list.length - 1].id, ctx.id);
+  const e = await sbx.runCode('import os; os.getcwd()', { context: ctx });
+  assert.equal(e.text, '/tmp');
+  await sbx.runCode('y = 5', { context: ctx });
+  await sbx.restartCodeContext(ctx);
+  const after = await sbx.runCode('y', { context: ctx });
+  assert.equal(after.error.name, 'NameError');
+  await sbx.removeCodeContext(ctx);
+  assert.ok(!(await sbx.listCodeContexts()).some((c) => c.id === ctx.id));
+});
+
+test('a timed-out execution is interrupted and the next one runs', async () => {
+  await assert.rejects(sbx.runCode('import time; time.sleep(300)', { timeoutMs: 2000 }));
+  const t0 = Date.now();
+  const e = await sbx.runCode('1 + 1');
+  assert.equal(e.text, '2');
+  assert.ok(Date.now() - t0 < 10_000);
+});
