@@ -122,6 +122,30 @@ static void test_scan_find(void **state)
     template_set_free(&set);
 }
 
+static void test_aliases(void **state)
+{
+    struct template t;
+    struct template_set set = {0};
+    char err[128];
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(template_parse("{\"templateID\":\"abc\",\"alias\":\"base\","
+                                    "\"aliases\":[\"code-interpreter-v1\",\"BAD NAME\",7,"
+                                    "\"code-interpreter\"]}",
+                                    NULL, &t, err, sizeof(err)),
+                     0);
+    /* Invalid names are skipped, valid ones kept in order. */
+    assert_int_equal(t.n_aliases, 2);
+    assert_string_equal(t.aliases[0], "code-interpreter-v1");
+    assert_string_equal(t.aliases[1], "code-interpreter");
+    set.head = &t;
+    set.count = 1;
+    assert_ptr_equal(template_find(&set, "code-interpreter-v1"), &t);
+    assert_ptr_equal(template_find(&set, "base"), &t);
+    assert_ptr_equal(template_find(&set, "abc"), &t);
+    assert_null(template_find(&set, "BAD NAME"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_ref_valid),
         cmocka_unit_test(test_scan_find),
+        cmocka_unit_test(test_aliases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
