@@ -143,7 +143,7 @@ int db_migrate(MYSQL *db, const char *dir)
     qsort(names, n, sizeof(*names), cmp_names);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        int version = atoi(names[i]);
+        int version = (int)strtol(names[i], NULL, 10); /* names start with digits */
         char path[4096], sql[1024];
         char *text;
         int applied = is_applied(db, version);

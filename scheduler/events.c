@@ -62,7 +62,10 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
     const char *reason = field(kv, "reason");
     char e_sid[96], e_id[160], e_type[48], e_reason[80], e_tpl[160], e_alias[280], e_node[80];
     char *e_md, *sql;
-    long long at_ms = at ? atoll(at) : cube_now_ms();
+    long long at_ms = at ? strtoll(at, NULL, 10) : cube_now_ms();
+
+    if (at_ms <= 0)
+        at_ms = cube_now_ms();
     size_t mdlen;
     int rc = 0;
 

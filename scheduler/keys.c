@@ -18,7 +18,11 @@ int keys_create(MYSQL *db, const char *name, char *out)
         return -1;
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return -1;
-    memcpy(out, "e2b_", 4);
+    /* "e2b_" then 40 hex chars; cube_hex_encode NUL-terminates. */
+    out[0] = 'e';
+    out[1] = '2';
+    out[2] = 'b';
+    out[3] = '_';
     cube_hex_encode(rnd, sizeof(rnd), out + 4);
     cube_sha256_hex(out, strlen(out), hash);
     mysql_real_escape_string(db, esc, name, (unsigned long)strlen(name));

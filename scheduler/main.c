@@ -53,13 +53,15 @@ static redisContext *redis_connect(const char *spec)
     } else {
         char host[256];
         const char *colon = strrchr(spec, ':');
-        int port = colon ? atoi(colon + 1) : 6379;
+        long port = colon ? strtol(colon + 1, NULL, 10) : 6379;
         size_t hl = colon ? (size_t)(colon - spec) : strlen(spec);
         if (hl >= sizeof(host))
             return NULL;
         memcpy(host, spec, hl);
         host[hl] = '\0';
-        rc = redisConnectWithTimeout(host, port, tv);
+        if (port <= 0 || port > 65535)
+            return NULL;
+        rc = redisConnectWithTimeout(host, (int)port, tv);
     }
     if (rc == NULL || rc->err) {
         log_error("redis %s: %s", spec, rc ? rc->errstr : "out of memory");

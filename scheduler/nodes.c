@@ -101,7 +101,8 @@ int templates_sync(MYSQL *db, redisContext *rc)
                          " memory_mb=VALUES(memory_mb), disk_mb=VALUES(disk_mb),"
                          " envd_version=VALUES(envd_version)",
                          e_id, alias ? "'" : "", alias ? e_alias : "NULL", alias ? "'" : "",
-                         atoi(cpu), atoi(mem), atoi(disk), e_ver);
+                         (int)strtol(cpu, NULL, 10), (int)strtol(mem, NULL, 10),
+                         (int)strtol(disk, NULL, 10), e_ver);
                 /* An alias rebuilt under a new id replaces the old row's alias. */
                 if (alias) {
                     char del[512];

@@ -63,7 +63,7 @@ static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static int parse_url(const char *url, char *host, size_t hl, int *port)
@@ -81,7 +81,7 @@ static int parse_url(const char *url, char *host, size_t hl, int *port)
             return -1;
         memcpy(host, p, (size_t)(colon - p));
         host[colon - p] = '\0';
-        *port = atoi(colon + 1);
+        *port = (int)strtol(colon + 1, NULL, 10);
     } else {
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
         if (n >= hl)
@@ -426,9 +426,9 @@ int main(int argc, char **argv)
     b.cfg.api_key = getenv("E2B_API_KEY");
     while ((c = getopt_long(argc, argv, "c:n:", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': b.cfg.concurrency = atoi(optarg); break;
-        case 'n': b.cfg.count = atoi(optarg); break;
-        case 'w': b.cfg.warmup = atoi(optarg); break;
+        case 'c': b.cfg.concurrency = (int)strtol(optarg, NULL, 10); break;
+        case 'n': b.cfg.count = (int)strtol(optarg, NULL, 10); break;
+        case 'w': b.cfg.warmup = (int)strtol(optarg, NULL, 10); break;
         case 't': b.cfg.template_id = optarg; break;
         case 'a': api = optarg; break;
         case 's': sb = optarg; break;
@@ -461,8 +461,8 @@ int main(int argc, char **argv)
     b.total = b.cfg.warmup + b.cfg.count;
     b.base = event_base_new();
     b.st.lat_ms = calloc((size_t)b.total, sizeof(double));
-    b.api_conns = calloc((size_t)b.cfg.concurrency, sizeof(*b.api_conns));
-    b.sb_conns = calloc((size_t)b.cfg.concurrency, sizeof(*b.sb_conns));
+    b.api_conns = calloc((size_t)b.cfg.concurrency, sizeof(struct evhttp_connection *));
+    b.sb_conns = calloc((size_t)b.cfg.concurrency, sizeof(struct evhttp_connection *));
     for (int i = 0; i < b.cfg.concurrency; i++) {
         b.api_conns[i] = evhttp_connection_base_new(b.base, NULL, b.cfg.api_host, (unsigned short)b.cfg.api_port);
         b.sb_conns[i] = evhttp_connection_base_new(b.base, NULL, b.cfg.sb_host, (unsigned short)b.cfg.sb_port);
