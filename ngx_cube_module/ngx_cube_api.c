@@ -13,6 +13,7 @@
  * The pure parts (route matching, ids, body parsing, JSON documents) live in cube_gw.c. */
 #include "ngx_cube_module.h"
 #include "cube_gw.h"
+#include "ngx_cube_op.h"
 
 #include "cube_hash.h"
 #include "cube_id.h"
@@ -21,69 +22,7 @@
 #include <stdlib.h>
 
 #define CT_JSON "application/json"
-#define LIST_MAX 10000 /* most sandboxes a list call looks at */
 
-typedef struct ngx_cube_op_s ngx_cube_op_t;
-typedef void (*ngx_cube_step_pt)(ngx_cube_op_t *op, redisReply *reply);
-
-typedef struct {
-    long long ms;
-    char *id;
-    char **kv;   /* HGETALL pairs, NULL when the record is gone */
-    size_t n;
-} ngx_cube_list_item_t;
-
-struct ngx_cube_op_s {
-    ngx_pool_t *pool;
-    ngx_http_request_t *r;       /* NULL once nginx freed the request */
-    ngx_cube_main_conf_t *mcf;
-    ngx_uint_t pending;          /* Redis commands + worker calls in flight */
-    ngx_uint_t busy;             /* > 0 while op code runs (no free then) */
-    unsigned responded:1;
-    unsigned async:1;            /* past the content handler's own call */
-    unsigned tried_eval:1;
-    unsigned placed:1;           /* node's sandboxes counter was incremented */
-    unsigned worker_killed:1;    /* the worker destroyed the sandbox (2xx on DELETE) */
-    unsigned resuming:1;         /* connect/resume found the sandbox paused */
-    long long q_start, q_end;    /* metrics time range (unix s) */
-
-    cube_route_match_t m;
-    char *key_hash;              /* sha256 hex of X-API-Key */
-
-    /* create */
-    char *body;
-    size_t body_len;
-    cube_create_req_t create;
-    unsigned create_parsed:1;
-    char template_id[CUBE_GW_TEMPLATE_MAX + 1];
-    char alias[CUBE_GW_TEMPLATE_MAX + 1];
-    char envd_version[40];
-    long cpu, mem_mb, disk_mb;
-    char node[128];
-    ngx_str_t worker_addr;
-    char sandbox_id[CUBE_GW_ID_MAX + 1];
-    char token[CUBE_SHA256_HEX_LEN + 1];
-    char sb_addr[64];
-    int64_t started_ms;
-
-    /* set-timeout / connect */
-    long long timeout;
-    char end_at[32];
-    cube_sb_record_t rec;
-    char **rec_kv;
-
-    /* list */
-    cube_list_query_t q;
-    unsigned q_parsed:1;
-    ngx_cube_list_item_t *items;
-    size_t nitems;
-    size_t list_waiting;
-};
-
-typedef struct {
-    ngx_cube_op_t *op;
-    ngx_cube_step_pt step;
-} ngx_cube_redis_call_t;
 
 
 /* ================================================================ shared helpers */
@@ -163,7 +102,7 @@ ngx_int_t ngx_cube_envd_token(ngx_cube_main_conf_t *mcf, const char *sandbox_id,
 
 /* ================================================================ op lifecycle */
 
-static ngx_log_t *op_log(ngx_cube_op_t *op)
+ngx_log_t *op_log(ngx_cube_op_t *op)
 {
     return op->r ? op->r->connection->log : ngx_cycle->log;
 }
@@ -179,7 +118,7 @@ static void op_free(ngx_cube_op_t *op)
     ngx_destroy_pool(op->pool);
 }
 
-static void op_release(ngx_cube_op_t *op)
+void op_release(ngx_cube_op_t *op)
 {
     if (op->r == NULL && op->pending == 0 && op->busy == 0) {
         op_free(op);
@@ -194,7 +133,7 @@ static void op_request_gone(void *data)
     op_release(op);
 }
 
-static char *op_strdup(ngx_cube_op_t *op, const char *s, size_t len)
+char *op_strdup(ngx_cube_op_t *op, const char *s, size_t len)
 {
     char *p = ngx_pnalloc(op->pool, len + 1);
     if (p) {
@@ -204,7 +143,7 @@ static char *op_strdup(ngx_cube_op_t *op, const char *s, size_t len)
     return p;
 }
 
-static void op_respond(ngx_cube_op_t *op, ngx_uint_t status, const char *body, size_t len)
+void op_respond(ngx_cube_op_t *op, ngx_uint_t status, const char *body, size_t len)
 {
     ngx_http_request_t *r = op->r;
     ngx_connection_t *c;
@@ -227,7 +166,7 @@ static void op_respond(ngx_cube_op_t *op, ngx_uint_t status, const char *body, s
     }
 }
 
-static void op_error(ngx_cube_op_t *op, ngx_uint_t status, const char *msg)
+void op_error(ngx_cube_op_t *op, ngx_uint_t status, const char *msg)
 {
     char *s = cube_json_error((int) status, msg);
 
@@ -240,7 +179,7 @@ static void op_error(ngx_cube_op_t *op, ngx_uint_t status, const char *msg)
     free(s);
 }
 
-static void op_redis_down(ngx_cube_op_t *op)
+void op_redis_down(ngx_cube_op_t *op)
 {
     op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE, "Service unavailable: state store (Redis) is not reachable");
 }
@@ -259,7 +198,7 @@ static void op_redis_cb(redisReply *reply, void *data)
 }
 
 /* Issue a Redis command (argv strings NUL-terminated). NGX_ERROR: not sent. */
-static ngx_int_t op_redis(ngx_cube_op_t *op, ngx_cube_step_pt step, int argc,
+ngx_int_t op_redis(ngx_cube_op_t *op, ngx_cube_step_pt step, int argc,
                           const char **argv)
 {
     ngx_cube_redis_call_t *call;
@@ -296,7 +235,7 @@ static void step_ignore(ngx_cube_op_t *op, redisReply *reply)
 /* Append a lifecycle event to the cube:events stream. cube-scheduler turns the stream
  * into MariaDB records off the request path; a failed XADD only costs history, so the
  * request does not wait for or depend on it. */
-static void op_event(ngx_cube_op_t *op, const char *type, const char *id,
+void op_event(ngx_cube_op_t *op, const char *type, const char *id,
                      const char *reason, const char *metadata)
 {
     char at[24];
@@ -335,7 +274,7 @@ static void op_event(ngx_cube_op_t *op, const char *type, const char *id,
     (void) op_redis(op, step_ignore, argc, argv);
 }
 
-static char *op_key(ngx_cube_op_t *op, const char *prefix, const char *id, const char *suffix)
+char *op_key(ngx_cube_op_t *op, const char *prefix, const char *id, const char *suffix)
 {
     size_t len = ngx_strlen(prefix) + ngx_strlen(id) + ngx_strlen(suffix);
     char *p = ngx_pnalloc(op->pool, len + 1);
@@ -367,12 +306,6 @@ static void op_undo_placement(ngx_cube_op_t *op)
 
 /* ================================================================ worker calls */
 
-typedef void (*ngx_cube_wstep_pt)(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t status,
-                                  u_char *body, size_t len);
-typedef struct {
-    ngx_cube_op_t *op;
-    ngx_cube_wstep_pt step;
-} ngx_cube_worker_call_t;
 
 static void op_worker_cb(void *data, ngx_int_t rc, ngx_uint_t status, u_char *body,
                          size_t len)
@@ -389,7 +322,7 @@ static void op_worker_cb(void *data, ngx_int_t rc, ngx_uint_t status, u_char *bo
 }
 
 /* NGX_OK: the step will run later. NGX_DECLINED: connect failed now. NGX_ERROR. */
-static ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
+ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
                            const char *path, const char *body, ngx_msec_t timeout)
 {
     ngx_cube_worker_call_t *call;
@@ -434,7 +367,7 @@ static void op_worker_discard(ngx_cube_op_t *op)
     }
 }
 
-static void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc)
+void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc)
 {
     char msg[256];
 
@@ -457,12 +390,12 @@ static void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc)
 
 /* ================================================================ reply helpers */
 
-static int reply_is_array(redisReply *r)
+int reply_is_array(redisReply *r)
 {
     return r && r->type == REDIS_REPLY_ARRAY;
 }
 
-static const char *reply_str(redisReply *r)
+const char *reply_str(redisReply *r)
 {
     if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)) {
         return r->str;
@@ -471,7 +404,7 @@ static const char *reply_str(redisReply *r)
 }
 
 /* Copy HGETALL pairs into op memory. */
-static char **op_copy_pairs(ngx_cube_op_t *op, redisReply *reply, size_t *n)
+char **op_copy_pairs(ngx_cube_op_t *op, redisReply *reply, size_t *n)
 {
     char **kv;
     size_t i;
@@ -831,7 +764,7 @@ static void op_start_create(ngx_cube_op_t *op)
 
 /* ================================================================ get */
 
-static void op_not_found(ngx_cube_op_t *op)
+void op_not_found(ngx_cube_op_t *op)
 {
     char msg[CUBE_GW_ID_MAX + 80];
 
@@ -1037,14 +970,13 @@ static void op_start_timeout(ngx_cube_op_t *op)
     }
 }
 
-static void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status);
 
 static void op_connect_respond(ngx_cube_op_t *op)
 {
     op_connect_respond_status(op, NGX_HTTP_OK);
 }
 
-static void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
+void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
 {
     char token[CUBE_SHA256_HEX_LEN + 1];
     char *s;
@@ -1064,7 +996,6 @@ static void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
     free(s);
 }
 
-static void op_start_action(ngx_cube_op_t *op, const char *action);
 
 static void step_connect_extend(ngx_cube_op_t *op, redisReply *reply)
 {
@@ -1136,413 +1067,6 @@ static void op_start_connect(ngx_cube_op_t *op)
     argv[0] = "HGETALL";
     argv[1] = op_key(op, "cube:sb:", op->m.id, "");
     if (argv[1] == NULL || op_redis(op, step_connect_lookup, 2, argv) != NGX_OK) {
-        op_redis_down(op);
-    }
-}
-
-/* ================================================================ pause + resume */
-
-/* Set several fields of cube:sb:<id> only while the record exists. 1 / 0. */
-static const char ngx_cube_hset_if_exists[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then "
-    "redis.call('HSET', KEYS[1], unpack(ARGV)) return 1 end return 0";
-
-static void step_action_recorded(ngx_cube_op_t *op, redisReply *reply)
-{
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        op_not_found(op); /* killed meanwhile */
-        return;
-    }
-    if (op->resuming) {
-        op_event(op, "resumed", op->m.id, "api", NULL);
-        op_connect_respond_status(op, NGX_HTTP_CREATED);
-    } else {
-        op_event(op, "paused", op->m.id, "api", NULL);
-        op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
-    }
-}
-
-static void step_action_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t status,
-                               u_char *body, size_t len)
-{
-    char msg[512];
-    const char *argv[10];
-    int argc = 0;
-
-    if (rc != NGX_CUBE_WORKER_OK) {
-        op_worker_failed(op, rc);
-        return;
-    }
-    if (status == NGX_HTTP_NOT_FOUND) {
-        op_not_found(op);
-        return;
-    }
-    if (status != NGX_HTTP_OK) {
-        cube_worker_error_message((const char *) body, len, (int) status, msg, sizeof(msg));
-        op_error(op, (status >= 400 && status <= 599) ? status : NGX_HTTP_BAD_GATEWAY, msg);
-        return;
-    }
-    argv[argc++] = "EVAL";
-    argv[argc++] = ngx_cube_hset_if_exists;
-    argv[argc++] = "1";
-    argv[argc++] = op_key(op, "cube:sb:", op->m.id, "");
-    argv[argc++] = "state";
-    argv[argc++] = op->resuming ? "running" : "paused";
-    if (op->resuming) {
-        /* A resumed sandbox lives `timeout` from now (paused time does not count). */
-        cube_rfc3339_ms(cube_now_ms() + op->timeout * 1000, op->end_at, sizeof(op->end_at));
-        argv[argc++] = "end_at";
-        argv[argc++] = op->end_at;
-    }
-    if (argv[3] == NULL || op_redis(op, step_action_recorded, argc, argv) != NGX_OK) {
-        op_redis_down(op);
-    }
-}
-
-static void step_action_addr(ngx_cube_op_t *op, redisReply *reply)
-{
-    const char *addr = reply_str(reply);
-    char *path;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (addr == NULL || *addr == '\0') {
-        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE,
-                 "Service unavailable: the sandbox's worker is unknown");
-        return;
-    }
-    op->worker_addr.len = ngx_strlen(addr);
-    op->worker_addr.data = (u_char *) op_strdup(op, addr, op->worker_addr.len);
-    path = op_key(op, "/sandboxes/", op->m.id, op->resuming ? "/resume" : "/pause");
-    if (op->worker_addr.data == NULL || path == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    if (op_worker(op, step_action_worker, "POST", path, NULL, op->mcf->worker_timeout)
-        != NGX_OK)
-    {
-        op_worker_failed(op, NGX_CUBE_WORKER_ECONNECT);
-    }
-}
-
-/* op->rec holds the record: ask its node's worker to pause or resume it. */
-static void op_start_action(ngx_cube_op_t *op, const char *action)
-{
-    const char *argv[3];
-
-    (void) action;
-    if (op->rec.node == NULL || *op->rec.node == '\0'
-        || ngx_strlen(op->rec.node) >= sizeof(op->node))
-    {
-        op_not_found(op);
-        return;
-    }
-    ngx_cpystrn((u_char *) op->node, (u_char *) op->rec.node, sizeof(op->node));
-    argv[0] = "HGET";
-    argv[1] = op_key(op, "cube:node:", op->node, "");
-    argv[2] = "addr";
-    if (argv[1] == NULL || op_redis(op, step_action_addr, 3, argv) != NGX_OK) {
-        op_redis_down(op);
-    }
-}
-
-static void step_pause_lookup(ngx_cube_op_t *op, redisReply *reply)
-{
-    char msg[160];
-    size_t n;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    op->rec_kv = op_copy_pairs(op, reply, &n);
-    if (op->rec_kv == NULL || n == 0) {
-        op_not_found(op);
-        return;
-    }
-    cube_sb_record_from_pairs((const char *const *) op->rec_kv, n, &op->rec);
-    if (op->rec.state && ngx_strcmp(op->rec.state, "paused") == 0) {
-        ngx_snprintf((u_char *) msg, sizeof(msg),
-                     "Error pausing sandbox - sandbox '%s' is already paused%Z", op->m.id);
-        op_error(op, NGX_HTTP_CONFLICT, msg);
-        return;
-    }
-    if (op->rec.state && *op->rec.state && ngx_strcmp(op->rec.state, "running") != 0) {
-        op_error(op, NGX_HTTP_CONFLICT,
-                 "The sandbox is still transitioning. Try again in a moment.");
-        return;
-    }
-    op_start_action(op, "pause");
-}
-
-static void op_start_pause(ngx_cube_op_t *op)
-{
-    const char *argv[2];
-
-    argv[0] = "HGETALL";
-    argv[1] = op_key(op, "cube:sb:", op->m.id, "");
-    if (argv[1] == NULL || op_redis(op, step_pause_lookup, 2, argv) != NGX_OK) {
-        op_redis_down(op);
-    }
-}
-
-/* ================================================================ metrics */
-
-/* nil when the sandbox is unknown, else its samples (newest first). */
-static const char ngx_cube_metrics_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
-    "return redis.call('LRANGE', KEYS[2], 0, -1)";
-
-static void step_metrics(ngx_cube_op_t *op, redisReply *reply)
-{
-    const char **samples;
-    char *s;
-    size_t i;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        op_not_found(op);
-        return;
-    }
-    samples = ngx_palloc(op->pool, (reply->elements + 1) * sizeof(char *));
-    if (samples == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    for (i = 0; i < reply->elements; i++) {
-        samples[i] = reply->element[i]->type == REDIS_REPLY_STRING ? reply->element[i]->str
-                                                                   : "{}";
-    }
-    s = cube_metrics_filter(samples, reply->elements, op->q_start, op->q_end);
-    if (s == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    op_respond(op, NGX_HTTP_OK, s, ngx_strlen(s));
-    free(s);
-}
-
-static void op_start_metrics(ngx_cube_op_t *op)
-{
-    char err[128];
-    const char *argv[5];
-    ngx_http_request_t *r = op->r;
-    int rc;
-
-    rc = cube_metrics_query_parse(r ? (const char *) r->args.data : "", r ? r->args.len : 0,
-                                  &op->q_start, &op->q_end, err, sizeof(err));
-    if (rc != 0) {
-        op_error(op, (ngx_uint_t) rc, err);
-        return;
-    }
-    argv[0] = "EVAL";
-    argv[1] = ngx_cube_metrics_script;
-    argv[2] = "2";
-    argv[3] = op_key(op, "cube:sb:", op->m.id, "");
-    argv[4] = op_key(op, "cube:metrics:", op->m.id, "");
-    if (argv[3] == NULL || argv[4] == NULL
-        || op_redis(op, step_metrics, 5, argv) != NGX_OK)
-    {
-        op_redis_down(op);
-    }
-}
-
-/* ================================================================ list */
-
-static int list_item_cmp_desc(const void *a, const void *b)
-{
-    const ngx_cube_list_item_t *x = a, *y = b;
-    return cube_list_cmp(x->ms, x->id, y->ms, y->id, 1);
-}
-
-static int list_item_cmp_asc(const void *a, const void *b)
-{
-    const ngx_cube_list_item_t *x = a, *y = b;
-    return cube_list_cmp(x->ms, x->id, y->ms, y->id, 0);
-}
-
-static void op_list_respond(ngx_cube_op_t *op)
-{
-    json_t *arr = json_array();
-    long long cms = 0;
-    char cid[CUBE_GW_ID_MAX + 1];
-    int have_cursor = 0;
-    size_t i, count = 0;
-    ngx_cube_list_item_t *last = NULL;
-    int more = 0;
-    char *s;
-
-    if (arr == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    if (op->q.next_token[0] && cube_list_cursor_parse(op->q.next_token, &cms, cid) == 0) {
-        have_cursor = 1;
-    }
-    if (op->nitems > 1) {
-        qsort(op->items, op->nitems, sizeof(ngx_cube_list_item_t),
-              op->q.desc ? list_item_cmp_desc : list_item_cmp_asc);
-    }
-    for (i = 0; i < op->nitems; i++) {
-        ngx_cube_list_item_t *it = &op->items[i];
-        cube_sb_record_t rec;
-
-        if (it->kv == NULL || it->n == 0) {
-            continue;
-        }
-        if (have_cursor && cube_list_cmp(it->ms, it->id, cms, cid, op->q.desc) <= 0) {
-            continue;
-        }
-        cube_sb_record_from_pairs((const char *const *) it->kv, it->n, &rec);
-        if (rec.id == NULL || *rec.id == '\0') {
-            rec.id = it->id;
-        }
-        if (!cube_list_match(&op->q, &rec)) {
-            continue;
-        }
-        if ((long) count >= op->q.limit) {
-            more = 1;
-            break;
-        }
-        json_array_append_new(arr, cube_json_listed(&rec));
-        last = it;
-        count++;
-    }
-
-    if (more && last && op->r) {
-        ngx_table_elt_t *h = ngx_list_push(&op->r->headers_out.headers);
-        u_char *v = ngx_pnalloc(op->r->pool, 32 + CUBE_GW_ID_MAX);
-        if (h && v) {
-            h->hash = 1;
-            ngx_str_set(&h->key, "X-Next-Token");
-            h->value.data = v;
-            h->value.len = ngx_sprintf(v, "%L_%s", (int64_t) last->ms, last->id) - v;
-        }
-    }
-    s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    if (s == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    op_respond(op, NGX_HTTP_OK, s, ngx_strlen(s));
-    free(s);
-}
-
-typedef struct {
-    ngx_cube_op_t *op;
-    size_t index;
-} ngx_cube_list_call_t;
-
-static void op_list_item_cb(redisReply *reply, void *data)
-{
-    ngx_cube_list_call_t *call = data;
-    ngx_cube_op_t *op = call->op;
-    ngx_cube_list_item_t *it = &op->items[call->index];
-
-    op->pending--;
-    op->busy++;
-    op->async = 1;
-    if (reply_is_array(reply)) {
-        it->kv = op_copy_pairs(op, reply, &it->n);
-    }
-    if (--op->list_waiting == 0) {
-        op_list_respond(op);
-    }
-    op->busy--;
-    op_release(op);
-}
-
-static void step_list_ids(ngx_cube_op_t *op, redisReply *reply)
-{
-    size_t i, n;
-
-    if (reply == NULL || !reply_is_array(reply)) {
-        op_redis_down(op);
-        return;
-    }
-    n = reply->elements / 2;
-    if (n > LIST_MAX) {
-        n = LIST_MAX;
-    }
-    op->items = ngx_pcalloc(op->pool, sizeof(ngx_cube_list_item_t) * (n + 1));
-    if (op->items == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        redisReply *id = reply->element[2 * i], *score = reply->element[2 * i + 1];
-        if (id->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        op->items[op->nitems].id = op_strdup(op, id->str, id->len);
-        op->items[op->nitems].ms = (long long) strtod(score->str, NULL);
-        if (op->items[op->nitems].id) {
-            op->nitems++;
-        }
-    }
-    if (op->nitems == 0) {
-        op_list_respond(op);
-        return;
-    }
-
-    op->list_waiting = op->nitems;
-    for (i = 0; i < op->nitems; i++) {
-        ngx_cube_list_call_t *call = ngx_palloc(op->pool, sizeof(*call));
-        const char *argv[2];
-        size_t lens[2];
-
-        argv[0] = "HGETALL";
-        argv[1] = call ? op_key(op, "cube:sb:", op->items[i].id, "") : NULL;
-        if (argv[1] == NULL) {
-            op->list_waiting--;
-            continue;
-        }
-        lens[0] = 7;
-        lens[1] = ngx_strlen(argv[1]);
-        call->op = op;
-        call->index = i;
-        if (ngx_cube_redis_command(op->mcf, op_list_item_cb, call, 2, argv, lens) != NGX_OK) {
-            op->list_waiting--;
-            continue;
-        }
-        op->pending++;
-    }
-    if (op->list_waiting == 0) {
-        /* nothing could be sent */
-        op_redis_down(op);
-    }
-}
-
-static void op_start_list(ngx_cube_op_t *op)
-{
-    char err[256];
-    const char *argv[5];
-    ngx_http_request_t *r = op->r;
-    int rc;
-
-    rc = cube_list_query_parse(r ? (const char *) r->args.data : "", r ? r->args.len : 0,
-                               op->m.route == CUBE_ROUTE_LIST_V2, &op->q, err, sizeof(err));
-    if (rc != 0) {
-        op_error(op, (ngx_uint_t) rc, err);
-        return;
-    }
-    op->q_parsed = 1;
-    argv[0] = "ZRANGE";
-    argv[1] = "cube:sandboxes";
-    argv[2] = "0";
-    argv[3] = "-1";
-    argv[4] = "WITHSCORES";
-    if (op_redis(op, step_list_ids, 5, argv) != NGX_OK) {
         op_redis_down(op);
     }
 }
