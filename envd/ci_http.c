@@ -246,7 +246,7 @@ int ci_http_start(struct event_base *base, const char *host, int port)
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
     evhttp_set_max_body_size(http, CI_MAX_BODY);
-    evhttp_set_max_headers_size(http, 64 * 1024);
+    evhttp_set_max_headers_size(http, (ev_ssize_t)64 * 1024);
     evhttp_set_gencb(http, route, NULL);
     if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {
         log_error("cannot listen on %s:%d", host, port);

@@ -402,8 +402,9 @@ size_t ci_utf8_sanitize(const char *in, size_t len, char *out)
             out[o++] = ' '; /* NUL: keep C strings intact downstream */
             i++;
         } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
+            static const unsigned char repl[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
+            memcpy(out + o, repl, sizeof(repl));
+            o += sizeof(repl);
             i++;
         }
     }

@@ -22,8 +22,10 @@
  * When not PID 1 (tests, or a runtime that provides its own init) it makes
  * itself a child subreaper and, at shutdown, signals only its own descendants
  * (found in /proc) instead of kill(-1), which would hit the whole host. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,10 +171,16 @@ static void signal_descendants(int sig)
     while ((de = readdir(d)) != NULL && n < MAXP) {
         char path[64], buf[512], *rp;
         FILE *f;
-        int pid = atoi(de->d_name), ppid;
+        char *end;
+        const char *q;
+        long v;
+        int pid, ppid;
 
-        if (pid <= 0)
-            continue;
+        errno = 0;
+        v = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end != '\0' || errno != 0 || v <= 0 || v > INT_MAX)
+            continue; /* not a pid directory */
+        pid = (int)v;
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
         f = fopen(path, "r");
         if (!f)
@@ -184,11 +192,22 @@ static void signal_descendants(int sig)
         /* "pid (comm) state ppid ...": comm may contain anything, so parse
          * after its last ')'. */
         rp = strrchr(buf, ')');
-        if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1)
+        if (!rp)
             continue;
+        q = rp + 1;
+        while (isspace((unsigned char)*q))
+            q++;
+        if (*q == '\0')
+            continue;
+        q++; /* state */
+        errno = 0;
+        v = strtol(q, &end, 10);
+        if (end == q || errno != 0 || v < INT_MIN || v > INT_MAX)
+            continue;
+        ppid = (int)v;
         pids[n] = pid;
         ppids[n] = ppid;
-        mark[n] = ppid == self;
+        mark[n] = (char)(ppid == self); /* 0 or 1 */
         n++;
     }
     closedir(d);
@@ -299,10 +318,9 @@ int main(int argc, char **argv)
         }
         sig = sigtimedwait(&all_signals, &si, tsp);
         switch (sig) {
-        case -1:
-            break; /* timeout or EINTR: check timers below */
-        case SIGCHLD:
-            break; /* reaped below */
+        case -1:      /* timeout or EINTR: check timers below */
+        case SIGCHLD: /* reaped below */
+            break;
         case SIGTERM:
         case SIGINT:
             begin_shutdown(sig);

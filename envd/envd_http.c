@@ -300,7 +300,7 @@ int envd_http_start(struct event_base *base, const char *host, int port)
      * bound (see files_upload.c); RPC messages are refused above
      * CONNECT_MAX_MESSAGE once read. Headers too. */
     evhttp_set_max_body_size(http, FILES_MAX_UPLOAD);
-    evhttp_set_max_headers_size(http, 64 * 1024);
+    evhttp_set_max_headers_size(http, (ev_ssize_t)64 * 1024);
     evhttp_set_gencb(http, route, NULL);
     if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {
         log_error("cannot listen on %s:%d", host, port);

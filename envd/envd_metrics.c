@@ -3,23 +3,59 @@
  * the host's totals. See envd_metrics.h. */
 #include "envd_metrics.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+/* An unsigned number at s (leading white space skipped, as scanf's %u does);
+ * *endp is set past it. -1 if there is none or it does not fit. */
+static int parse_u64(const char *s, const char **endp, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (end == s || errno != 0)
+        return -1;
+    *out = (uint64_t)v;
+    if (endp)
+        *endp = end;
+    return 0;
+}
+
+/* A signed number at s, as parse_u64. */
+static int parse_long(const char *s, const char **endp, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || errno != 0)
+        return -1;
+    *out = v;
+    if (endp)
+        *endp = end;
+    return 0;
+}
+
 /* First line of a file parsed as an unsigned number; 0 if absent or "max". */
 static uint64_t read_u64_file(const char *path)
 {
     FILE *f = fopen(path, "r");
+    char line[128];
     uint64_t v = 0;
 
     if (!f)
         return 0;
-    if (fscanf(f, "%" SCNu64, &v) != 1)
+    if (!fgets(line, sizeof(line), f) || parse_u64(line, NULL, &v) != 0)
         v = 0;
     fclose(f);
     return v;
@@ -29,12 +65,15 @@ static uint64_t read_u64_file(const char *path)
 static int cgroup_cpus(void)
 {
     FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    char line[128];
+    const char *p;
     long quota, period;
     int n = 0;
 
     if (!f)
         return 0;
-    if (fscanf(f, "%ld %ld", &quota, &period) == 2 && quota > 0 && period > 0)
+    if (fgets(line, sizeof(line), f) && parse_long(line, &p, &quota) == 0 &&
+        parse_long(p, NULL, &period) == 0 && quota > 0 && period > 0)
         n = (int)((quota + period - 1) / period);
     fclose(f);
     return n;
@@ -50,11 +89,11 @@ static void meminfo(uint64_t *total, uint64_t *avail, uint64_t *cached)
     if (!f)
         return;
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "MemTotal: %" SCNu64, &v) == 1)
+        if (strncmp(line, "MemTotal:", 9) == 0 && parse_u64(line + 9, NULL, &v) == 0)
             *total = v * 1024;
-        else if (sscanf(line, "MemAvailable: %" SCNu64, &v) == 1)
+        else if (strncmp(line, "MemAvailable:", 13) == 0 && parse_u64(line + 13, NULL, &v) == 0)
             *avail = v * 1024;
-        else if (sscanf(line, "Cached: %" SCNu64, &v) == 1)
+        else if (strncmp(line, "Cached:", 7) == 0 && parse_u64(line + 7, NULL, &v) == 0)
             *cached = v * 1024;
     }
     fclose(f);
@@ -64,15 +103,18 @@ static void meminfo(uint64_t *total, uint64_t *avail, uint64_t *cached)
 static int cpu_times(uint64_t *busy, uint64_t *total)
 {
     FILE *f = fopen("/proc/stat", "r");
+    char line[512];
+    const char *p;
     uint64_t v[8] = {0};
-    int n;
+    int n = 0;
 
     if (!f)
         return -1;
-    n = fscanf(f,
-               "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-               " %" SCNu64 " %" SCNu64,
-               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    if (fgets(line, sizeof(line), f) && strncmp(line, "cpu", 3) == 0) {
+        p = line + 3;
+        while (n < 8 && parse_u64(p, &p, &v[n]) == 0)
+            n++;
+    }
     fclose(f);
     if (n < 4)
         return -1;

@@ -72,9 +72,7 @@ static char *join_clean(const char *a, const char *b)
 
     if (!tmp)
         return NULL;
-    memcpy(tmp, a, la);
-    tmp[la] = '/';
-    memcpy(tmp + la + 1, b, lb + 1);
+    snprintf(tmp, la + lb + 2, "%s/%s", a, b);
     res = envd_path_clean(tmp);
     free(tmp);
     return res;

@@ -30,7 +30,7 @@
 
 /* Big enough that syscalls and callbacks are amortised (loopback throughput is
  * limited by copies, not by the loop), small enough to be irrelevant in RAM. */
-#define DL_CHUNK (512 * 1024)
+#define DL_CHUNK ((size_t)512 * 1024)
 
 struct download {
     struct evhttp_request *req;
@@ -126,9 +126,10 @@ static void disposition_name(const char *path, char *out, size_t outlen)
 
     base = base ? base + 1 : path;
     for (const char *p = base; *p && o + 1 < outlen; p++)
-        out[o++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
-                       ? '_'
-                       : *p;
+        /* either '_' or *p itself: fits in char */
+        out[o++] = (char)((*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+                              ? '_'
+                              : *p);
     out[o] = '\0';
 }
 

@@ -213,7 +213,7 @@ static int inflate_iov(const struct evbuffer_iovec *v, int nv, int fd, struct ev
                        size_t limit)
 {
     z_stream zs;
-    uint8_t *win = malloc(INFLATE_WINDOW);
+    uint8_t *win = malloc((size_t)INFLATE_WINDOW);
     int ended = 0, rc = 0;
 
     memset(&zs, 0, sizeof(zs));

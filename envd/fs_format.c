@@ -33,7 +33,7 @@ void fs_perm_string(mode_t mode, char out[FS_PERM_STRING_MAX])
     if (o == 0)
         out[o++] = '-';
     for (int i = 0; i < 9; i++)
-        out[o++] = (mode & (1u << (8 - i))) ? rwx[i] : '-';
+        out[o++] = (char)((mode & (1u << (8 - i))) ? rwx[i] : '-'); /* a char either way */
     out[o] = '\0';
 }
 

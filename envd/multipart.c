@@ -112,7 +112,7 @@ int mp_boundary_from_content_type(const char *ct, char out[MP_BOUNDARY_MAX + 1])
         return -1;
     ct = skip_ws(ct, ct + strlen(ct));
     end = ct + strlen(ct);
-    if ((size_t)(end - ct) < sizeof(type) - 1 || strncasecmp(ct, type, sizeof(type) - 1))
+    if ((size_t)(end - ct) < sizeof(type) - 1 || strncasecmp(ct, type, sizeof(type) - 1) != 0)
         return -1;
     ct += sizeof(type) - 1;
     if (ct < end && *ct != ';' && *ct != ' ' && *ct != '\t')
@@ -136,7 +136,7 @@ static int parse_head_line(const char *l, size_t n, struct mp_part *part)
 
     if (!colon || colon == l)
         return -1;
-    if ((size_t)(colon - l) != sizeof(cd) - 1 || strncasecmp(l, cd, sizeof(cd) - 1))
+    if ((size_t)(colon - l) != sizeof(cd) - 1 || strncasecmp(l, cd, sizeof(cd) - 1) != 0)
         return 0;
     v = skip_ws(colon + 1, end);
     /* "form-data" first; E2B (Go) also accepts other dispositions here and

@@ -238,8 +238,11 @@ static void broadcast(struct proc *p, const char *kind, const uint8_t *data, siz
                    "{\"event\":{\"data\":{\"%s\":\"", kind);
     len = CONNECT_ENVELOPE_HEADER_LEN + (size_t)pre;
     len += b64_encode(data, n, env_buf + len);
-    memcpy(env_buf + len, "\"}}}", 4);
-    len += 4;
+    {
+        static const char tail[4] = {'"', '}', '}', '}'}; /* not a C string */
+        memcpy(env_buf + len, tail, sizeof(tail));
+        len += sizeof(tail);
+    }
     connect_envelope_header((uint8_t *)env_buf, 0,
                             (uint32_t)(len - CONNECT_ENVELOPE_HEADER_LEN));
     for (struct proc_sub *sub = p->subs; sub; sub = sub->next)
@@ -271,7 +274,7 @@ static void set_reading(struct proc *p, int on)
 static void throttle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct proc *p = arg;
-    struct timeval tv = {0, 20 * 1000};
+    struct timeval tv = {0, (suseconds_t)20 * 1000};
 
     (void)fd;
     (void)what;
@@ -309,7 +312,7 @@ static void output_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct proc_out *o = arg;
     struct proc *p = o->p;
-    struct timeval tv = {0, 20 * 1000};
+    struct timeval tv = {0, (suseconds_t)20 * 1000};
 
     (void)fd;
     (void)what;

@@ -279,7 +279,7 @@ int cgroup_destroy(const char *id)
                 util_write_knob(knob, "1");
             }
             kill_procs(path);
-            nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+            nanosleep(&(struct timespec){0, (long)5 * 1000 * 1000}, NULL);
         }
         if (access(path, F_OK) == 0) {
             log_warn("cgroup: %s still busy", path);

@@ -13,7 +13,7 @@ void host_firewall_table_name(const char *instance, char *out, size_t len)
 
     for (const char *p = instance; *p && n + 1 < len && n < 32; p++) {
         char c = *p;
-        out[n++] = ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) ? c : '_';
+        out[n++] = (char)(((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) ? c : '_'); /* c or '_' */
     }
     out[n] = '\0';
     if (n == 0)

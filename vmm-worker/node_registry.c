@@ -99,7 +99,7 @@ static void send_heartbeat(struct node_registry *reg)
     snprintf(cpus, sizeof(cpus), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
     snprintf(mem, sizeof(mem), "%llu",
              sysinfo(&si) == 0
-                 ? (unsigned long long)si.totalram * si.mem_unit / (1024 * 1024)
+                 ? (unsigned long long)si.totalram * si.mem_unit / (1024ULL * 1024)
                  : 0ULL);
     snprintf(count, sizeof(count), "%d", reg->view.count(reg->view.ctx));
     snprintf(cap, sizeof(cap), "%d", reg->capacity);
@@ -231,7 +231,7 @@ void node_registry_draining(struct node_registry *reg)
 
 static void schedule_reconnect(struct node_registry *reg)
 {
-    struct timeval tv = {reg->backoff_ms / 1000, (reg->backoff_ms % 1000) * 1000};
+    struct timeval tv = {reg->backoff_ms / 1000, (suseconds_t)(reg->backoff_ms % 1000) * 1000};
 
     evtimer_add(reg->reconnect, &tv);
     reg->backoff_ms =
@@ -320,7 +320,7 @@ struct node_registry *node_registry_new(struct event_base *base,
                                         const struct node_registry_cfg *cfg,
                                         const struct node_registry_view *view)
 {
-    struct timeval hb = {HEARTBEAT_MS / 1000, (HEARTBEAT_MS % 1000) * 1000};
+    struct timeval hb = {HEARTBEAT_MS / 1000, (suseconds_t)(HEARTBEAT_MS % 1000) * 1000};
     struct node_registry *reg;
     char path[256], host[256];
     int port;

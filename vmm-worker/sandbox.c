@@ -266,7 +266,7 @@ static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
 /* Begin the end. The rest happens in on_exit_ev (or right here if nothing runs). */
 static void kill_sandbox(struct sandbox *sb)
 {
-    struct timeval tv = {KILL_GRACE_MS / 1000, (KILL_GRACE_MS % 1000) * 1000};
+    struct timeval tv = {KILL_GRACE_MS / 1000, (suseconds_t)(KILL_GRACE_MS % 1000) * 1000};
 
     if (sb->rec.state == SB_KILLING)
         return;

@@ -1,6 +1,8 @@
 #include "slots.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int slots_init(struct slot_alloc *s, int min, int max)
@@ -18,7 +20,7 @@ int slots_is_used(const struct slot_alloc *s, int slot)
 {
     if (slot < 0 || slot >= SLOT_COUNT)
         return 0;
-    return (s->bits[slot / 64] >> (slot % 64)) & 1;
+    return (int)((s->bits[slot / 64] >> (slot % 64)) & 1); /* 0 or 1 */
 }
 
 static void set_bit(struct slot_alloc *s, int slot, int on)
@@ -89,13 +91,46 @@ int slot_sandbox_addr(int slot, char *out)
     return slot_addr(slot, 2, out);
 }
 
+/* One field as sscanf's "%3u" reads it: white space skipped, then at most
+ * three characters (sign included) converted. -1 if there is no number. */
+static int scan_u3(const char **sp, unsigned *out)
+{
+    const char *s = *sp;
+    char field[4], *end;
+    size_t n = 0;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    while (n < 3 && s[n] != '\0') {
+        field[n] = s[n];
+        n++;
+    }
+    field[n] = '\0';
+    *out = (unsigned)strtoul(field, &end, 10);
+    if (end == field)
+        return -1;
+    *sp = s + (end - field);
+    return 0;
+}
+
 int slot_from_sandbox_addr(const char *addr)
 {
+    unsigned v[4];
+    const char *p = addr;
     unsigned a, b, c, d;
-    char tail;
 
-    if (sscanf(addr, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4)
+    for (int i = 0; i < 4; i++) {
+        if (scan_u3(&p, &v[i]) < 0)
+            return -1;
+        if (i < 3 && *p++ != '.')
+            return -1;
+    }
+    if (*p != '\0') /* "%c" would have matched something: trailing junk */
         return -1;
+    a = v[0];
+    b = v[1];
+    c = v[2];
+    d = v[3];
     if (a != 100 || b != 96 || c > 255 || d > 255 || (d & 3) != 2)
         return -1;
     return (int)((c << 8 | d) >> 2);

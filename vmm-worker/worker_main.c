@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <getopt.h>
+#include <limits.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,28 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     if (errno || *end || v < lo || v > hi)
         return -1;
     *out = (int)v;
+    return 0;
+}
+
+/* "A-B" (as sscanf "%d-%d" took it: anything may follow B); bounds are
+ * checked by slots_init. */
+static int parse_range(const char *s, int *a, int *b)
+{
+    char *end;
+    const char *q;
+    long v1, v2;
+
+    errno = 0;
+    v1 = strtol(s, &end, 10);
+    if (end == s || errno || v1 < INT_MIN || v1 > INT_MAX || *end != '-')
+        return -1;
+    q = end + 1;
+    errno = 0;
+    v2 = strtol(q, &end, 10);
+    if (end == q || errno || v2 < INT_MIN || v2 > INT_MAX)
+        return -1;
+    *a = (int)v1;
+    *b = (int)v2;
     return 0;
 }
 
@@ -126,7 +149,7 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
                 goto bad;
             break;
         case 'S':
-            if (sscanf(optarg, "%d-%d", &c->slot_min, &c->slot_max) != 2)
+            if (parse_range(optarg, &c->slot_min, &c->slot_max) < 0)
                 goto bad;
             break;
         case 'g':
@@ -216,7 +239,7 @@ static int load_node_id(const char *state_dir, char *out)
  * then the template's own file stays. */
 static char *host_resolv_conf(void)
 {
-    char *text = util_read_file("/etc/resolv.conf", 64 * 1024, NULL);
+    char *text = util_read_file("/etc/resolv.conf", (size_t)64 * 1024, NULL);
     char *line, *copy, *save = NULL;
     int servers = 0, loopback = 0;
 
@@ -256,7 +279,7 @@ static void on_stop_flush(evutil_socket_t fd, short what, void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct worker *w = arg;
-    struct timeval tv = {0, SHUTDOWN_FLUSH_MS * 1000};
+    struct timeval tv = {0, (suseconds_t)SHUTDOWN_FLUSH_MS * 1000};
 
     (void)what;
     if (sig == SIGHUP) {
