@@ -7,7 +7,8 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c 
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
-             envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c
+             envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/daemon_opts.c \
+             envd/http_reason.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.
 ENVD_LIBS := -levent -ljansson -lcrypto -lz
@@ -90,7 +91,7 @@ $(foreach t,$(ENVD_FUZZ_NAMES),$(eval $(call ENVD_FUZZ_RULE,$(t))))
 # drivers, installed next to the binary (reach sandboxes via /.cube/bin).
 CI_SRCS := envd/ci_main.c envd/ci_http.c envd/ci_context.c envd/ci_kernel.c \
            envd/ci_envs.c envd/ci_proto.c envd/envd_user.c envd/envd_env.c \
-           envd/envd_path.c envd/base64.c
+           envd/envd_path.c envd/base64.c envd/daemon_opts.c envd/http_reason.c
 CI_OBJS := $(CI_SRCS:%.c=$(BUILD)/obj/%.o)
 CI_DRIVERS := $(patsubst envd/drivers/%,$(BUILD)/bin/ci-drivers/%,$(wildcard envd/drivers/*))
 

@@ -1,6 +1,7 @@
 /* cube-ci HTTP routing. See ci_http.h. Errors are text/plain, as the code
  * interpreter's are (the SDK shows the body for 404s). */
 #include "ci_http.h"
+#include "http_reason.h"
 
 #include "ci_context.h"
 #include "ci_proto.h"
@@ -17,25 +18,6 @@
 #define CI_MAX_BODY (16u << 20)
 
 static struct evhttp *http;
-
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 500:
-        return "Internal Server Error";
-    }
-    return NULL;
-}
 
 static void common_headers(struct evhttp_request *req)
 {
@@ -54,7 +36,7 @@ static void reply_text(struct evhttp_request *req, int status, const char *text)
                       "text/plain; charset=utf-8");
     if (buf)
         evbuffer_add(buf, text, strlen(text));
-    evhttp_send_reply(req, status, reason(status), buf);
+    evhttp_send_reply(req, status, http_reason_phrase(status), buf);
     if (buf)
         evbuffer_free(buf);
 }
@@ -77,7 +59,7 @@ static void reply_json(struct evhttp_request *req, int status, json_t *body)
     if (buf)
         evbuffer_add(buf, text, strlen(text));
     free(text);
-    evhttp_send_reply(req, status, reason(status), buf);
+    evhttp_send_reply(req, status, http_reason_phrase(status), buf);
     if (buf)
         evbuffer_free(buf);
 }

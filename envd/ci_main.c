@@ -10,6 +10,7 @@
 #include "ci_http.h"
 #include "ci_kernel.h"
 #include "cube_log.h"
+#include "daemon_opts.h"
 
 #include <event2/event.h>
 #include <fcntl.h>
@@ -38,56 +39,6 @@ static void usage(FILE *f)
                "  --envd HOST:PORT    envd for the global env (default " DEFAULT_ENVD
                "; \"\" = none)\n"
                "  --log-level LEVEL   debug, info (default), warn or error\n");
-}
-
-static int parse_listen(const char *arg, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(arg, ':');
-    const char *h = arg;
-    size_t hl;
-    char *end;
-    long p;
-
-    if (!colon)
-        return -1;
-    hl = (size_t)(colon - arg);
-    if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 1 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
-
-static int parse_level(const char *s, enum cube_log_level *out)
-{
-    static const char *names[] = {"debug", "info", "warn", "error"};
-
-    for (int i = 0; i < 4; i++) {
-        if (!strcmp(s, names[i])) {
-            *out = (enum cube_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static void ensure_std_fds(void)
-{
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) < 0) {
-            int n = open("/dev/null", O_RDWR);
-            if (n >= 0 && n != fd)
-                close(n);
-        }
-    }
 }
 
 /* <dir of our executable>/ci-drivers */
@@ -158,7 +109,7 @@ int main(int argc, char **argv)
             envd = optarg;
             break;
         case 'L':
-            if (parse_level(optarg, &level) != 0) {
+            if (daemon_parse_level(optarg, &level) != 0) {
                 usage(stderr);
                 return 2;
             }
@@ -171,7 +122,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || parse_listen(listen, host, sizeof(host), &port) != 0) {
+    if (optind != argc || daemon_parse_listen(listen, host, sizeof(host), &port) != 0) {
         usage(stderr);
         return 2;
     }
@@ -180,7 +131,7 @@ int main(int argc, char **argv)
         drivers = drivers_buf;
     }
 
-    ensure_std_fds();
+    daemon_ensure_std_fds();
     cube_log_init("cube-ci", level);
     umask(022);
     signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,6 @@
 /* HTTP routing, authentication and the REST endpoints. See envd_http.h. */
 #include "envd_http.h"
+#include "http_reason.h"
 
 #include "connect_rpc.h"
 #include "cube_hash.h"
@@ -20,41 +21,6 @@
 #define UNAUTHORIZED_MESSAGE ENVD_UNAUTHORIZED_MESSAGE
 
 static struct evhttp *http;
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 429:
-        return "Too Many Requests";
-    case 499:
-        return "Client Closed Request";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    }
-    return NULL; /* evhttp's own table */
-}
 
 void envd_http_common_headers(struct evhttp_request *req)
 {
@@ -81,7 +47,7 @@ void envd_reply_json(struct evhttp_request *req, int status, json_t *body)
     if (buf)
         evbuffer_add_printf(buf, "%s", text ? text : "{}");
     free(text);
-    evhttp_send_reply(req, status, reason_phrase(status), buf);
+    evhttp_send_reply(req, status, http_reason_phrase(status), buf);
     if (buf)
         evbuffer_free(buf);
 }
@@ -115,7 +81,7 @@ void envd_reply_error(struct evhttp_request *req, int status, const char *messag
 void envd_reply_empty(struct evhttp_request *req, int status)
 {
     envd_http_common_headers(req);
-    evhttp_send_reply(req, status, reason_phrase(status), NULL);
+    evhttp_send_reply(req, status, http_reason_phrase(status), NULL);
 }
 
 /* 1 when the request may proceed: no token configured, or X-Access-Token

@@ -5,6 +5,7 @@
  *   cube-envd [--listen HOST:PORT] [--log-level debug|info|warn|error]
  */
 #include "cube_log.h"
+#include "daemon_opts.h"
 #include "envd_env.h"
 #include "envd_http.h"
 #include "process.h"
@@ -28,59 +29,6 @@ static void usage(FILE *f)
                "; [v6addr]:port for IPv6)\n"
                "  --log-level LEVEL    debug, info (default), warn or error\n"
                "  --version            print the envd protocol version\n");
-}
-
-/* Split "host:port" / "[v6]:port". Returns 0, or -1 if malformed. */
-static int parse_listen(const char *arg, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(arg, ':');
-    const char *h = arg;
-    size_t hl;
-    char *end;
-    long p;
-
-    if (!colon)
-        return -1;
-    hl = (size_t)(colon - arg);
-    if (hl >= 2 && arg[0] == '[' && arg[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 1 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
-
-static int parse_level(const char *s, enum cube_log_level *out)
-{
-    static const char *names[] = {"debug", "info", "warn", "error"};
-
-    for (int i = 0; i < 4; i++) {
-        if (!strcmp(s, names[i])) {
-            *out = (enum cube_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Descriptors 0-2 must be taken before we open anything, so no pipe we hand to
- * a child ever lands on them (the child's dup2 onto 0-2 relies on it). */
-static void ensure_std_fds(void)
-{
-    for (int fd = 0; fd < 3; fd++) {
-        if (fcntl(fd, F_GETFD) < 0) {
-            int n = open("/dev/null", O_RDWR);
-            if (n >= 0 && n != fd)
-                close(n);
-        }
-    }
 }
 
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -120,7 +68,7 @@ int main(int argc, char **argv)
             listen = optarg;
             break;
         case 'L':
-            if (parse_level(optarg, &level) != 0) {
+            if (daemon_parse_level(optarg, &level) != 0) {
                 usage(stderr);
                 return 2;
             }
@@ -136,12 +84,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc || parse_listen(listen, host, sizeof(host), &port) != 0) {
+    if (optind != argc || daemon_parse_listen(listen, host, sizeof(host), &port) != 0) {
         usage(stderr);
         return 2;
     }
 
-    ensure_std_fds();
+    daemon_ensure_std_fds();
     cube_log_init("cube-envd", level);
     /* Files users create through us get the usual 0644/0755. */
     umask(022);
