@@ -359,3 +359,21 @@ void connect_stream_end(struct connect_stream *s, int code, const char *message)
     }
     stream_free(s);
 }
+
+json_t *connect_accept(struct evhttp_request *req, const char *service, const char *method,
+                       int streaming)
+{
+    char err[256];
+    json_t *msg;
+
+    if (connect_request_is_streaming(req) != streaming) {
+        connect_error(req, CONNECT_INVALID_ARGUMENT, "%s/%s is a %s method: use Content-Type %s",
+                      service, method, streaming ? "streaming" : "unary",
+                      streaming ? "application/connect+json" : "application/json");
+        return NULL;
+    }
+    msg = connect_read_request(req, err, sizeof(err));
+    if (!msg)
+        connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
+    return msg;
+}

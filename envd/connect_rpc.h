@@ -88,4 +88,9 @@ size_t connect_stream_backlog(struct connect_stream *s);
 /* Write the end-stream envelope ({} when code < 0, else the error) and free. */
 void connect_stream_end(struct connect_stream *s, int code, const char *message);
 
+/* Start serving service/method: check that the call's kind (unary or streaming) is the
+ * method's and read its request message. On a mismatch or a bad message the Connect
+ * error is sent and NULL returned; otherwise the caller owns the message. */
+json_t *connect_accept(struct evhttp_request *req, const char *service, const char *method,
+                       int streaming);
 #endif

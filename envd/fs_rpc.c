@@ -449,19 +449,9 @@ void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(method, methods[i].name) != 0)
             continue;
-        if (connect_request_is_streaming(req) != methods[i].streaming) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT,
-                          "filesystem.Filesystem/%s is a %s method: use Content-Type %s",
-                          method, methods[i].streaming ? "streaming" : "unary",
-                          methods[i].streaming ? "application/connect+json"
-                                               : "application/json");
+        msg = connect_accept(req, "filesystem.Filesystem", method, methods[i].streaming);
+        if (!msg)
             return;
-        }
-        msg = connect_read_request(req, err, sizeof(err));
-        if (!msg) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
-            return;
-        }
         if (envd_user_from_request(req, &u, err, sizeof(err)) != 0) {
             json_decref(msg);
             connect_error(req, CONNECT_UNAUTHENTICATED, "%s", err);

@@ -503,25 +503,14 @@ static const struct {
 
 void process_rpc_dispatch(struct evhttp_request *req, const char *method)
 {
-    char err[256];
     json_t *msg;
 
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         if (strcmp(method, methods[i].name) != 0)
             continue;
-        if (methods[i].streaming != connect_request_is_streaming(req)) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT,
-                          "process.Process/%s is a %s method: use Content-Type %s",
-                          method, methods[i].streaming ? "streaming" : "unary",
-                          methods[i].streaming ? "application/connect+json"
-                                               : "application/json");
+        msg = connect_accept(req, "process.Process", method, methods[i].streaming);
+        if (!msg)
             return;
-        }
-        msg = connect_read_request(req, err, sizeof(err));
-        if (!msg) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
-            return;
-        }
         methods[i].fn(req, msg);
         json_decref(msg);
         return;
