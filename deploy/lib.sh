@@ -11,7 +11,8 @@ CUBE_LISTEN=${CUBE_LISTEN:-127.0.0.1:3000}
 CUBE_DOMAIN=${CUBE_DOMAIN:-cube.localhost}
 CUBE_UID_SHIFT=100000
 SAN=${SAN:-0}
-if [ "$SAN" = 1 ]; then CUBE_BUILD="$CUBE_ROOT/build/san"; else CUBE_BUILD="$CUBE_ROOT/build"; fi
+# CUBE_BUILD may be preset to run the stack from a private build tree.
+if [ -n "${CUBE_BUILD:-}" ]; then :; elif [ "$SAN" = 1 ]; then CUBE_BUILD="$CUBE_ROOT/build/san"; else CUBE_BUILD="$CUBE_ROOT/build"; fi
 
 say() { printf '\033[1m[cube]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[cube] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -239,7 +239,7 @@ void op_event(ngx_cube_op_t *op, const char *type, const char *id,
                      const char *reason, const char *metadata)
 {
     char at[24];
-    const char *argv[24];
+    const char *argv[32];
     int argc = 0;
 
     ngx_snprintf((u_char *) at, sizeof(at), "%L%Z", (int64_t) cube_now_ms());
@@ -270,6 +270,16 @@ void op_event(ngx_cube_op_t *op, const char *type, const char *id,
     if (metadata) {
         argv[argc++] = "metadata";
         argv[argc++] = metadata;
+    }
+    /* Enough to rebuild the live record after Redis loses it (cube-scheduler's
+     * rebuild reads these back from MariaDB). */
+    if (op->end_at[0]) {
+        argv[argc++] = "end_at";
+        argv[argc++] = op->end_at;
+    }
+    if (op->create_parsed && op->create_extra) {
+        argv[argc++] = "extra";
+        argv[argc++] = op->create_extra;
     }
     (void) op_redis(op, step_ignore, argc, argv);
 }
@@ -469,6 +479,36 @@ static void step_health(ngx_cube_op_t *op, redisReply *reply)
 static void step_create_hset(ngx_cube_op_t *op, redisReply *reply);
 static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply);
 
+/* The record fields the "created" event carries for a rebuild besides template,
+ * node, metadata and end time: a JSON object of hash field -> value, in op memory. */
+static char *op_create_extra(ngx_cube_op_t *op, const char *net, const char *cpu,
+                             const char *mem, const char *disk)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "cpu", cpu, "mem_mb", mem,
+                          "disk_mb", disk, "envd_version", op->envd_version, "auto_pause",
+                          op->create.auto_pause ? "1" : "0", "auto_resume",
+                          op->create.auto_resume ? "1" : "0");
+    char *s, *copy = NULL;
+
+    if (o == NULL) {
+        return NULL;
+    }
+    if (op->create.allow_internet >= 0) {
+        json_object_set_new(o, "allow_internet",
+                            json_string(op->create.allow_internet ? "1" : "0"));
+    }
+    if (net) {
+        json_object_set_new(o, "network", json_string(net));
+    }
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s) {
+        copy = op_strdup(op, s, ngx_strlen(s));
+        free(s);
+    }
+    return copy;
+}
+
 static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t status,
                                u_char *body, size_t len)
 {
@@ -517,6 +557,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
 
     cube_rfc3339_ms(op->started_ms, started_at, sizeof(started_at));
     cube_rfc3339_ms(op->started_ms + op->create.timeout * 1000, end_at, sizeof(end_at));
+    ngx_cpystrn((u_char *) op->end_at, (u_char *) end_at, sizeof(op->end_at));
     ngx_snprintf((u_char *) cpu, sizeof(cpu), "%l%Z", op->cpu);
     ngx_snprintf((u_char *) mem, sizeof(mem), "%l%Z", op->mem_mb);
     ngx_snprintf((u_char *) disk, sizeof(disk), "%l%Z", op->disk_mb);
@@ -552,6 +593,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     }
 #undef KV
 
+    op->create_extra = op_create_extra(op, net, cpu, mem, disk);
     if (argv[1] == NULL || op_redis(op, step_create_hset, argc, argv) != NGX_OK) {
         free(md);
         free(net);
@@ -936,6 +978,7 @@ static void step_timeout_set(ngx_cube_op_t *op, redisReply *reply)
         return;
     }
     op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
+    op_event(op, "timeout", op->m.id, "api", NULL); /* the new end time, for records */
 }
 
 static ngx_int_t op_set_end_at(ngx_cube_op_t *op, ngx_cube_step_pt step)
@@ -1008,6 +1051,7 @@ static void step_connect_extend(ngx_cube_op_t *op, redisReply *reply)
         return;
     }
     op_connect_respond(op);
+    op_event(op, "timeout", op->m.id, "connect", NULL);
 }
 
 static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)

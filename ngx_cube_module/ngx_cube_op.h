@@ -76,6 +76,7 @@ struct ngx_cube_op_s {
     char sb_addr[64];
     int64_t started_ms;
 
+    char *create_extra;          /* JSON of the record fields for the created event */
     /* set-timeout / connect */
     long long timeout;
     char end_at[32];

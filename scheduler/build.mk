@@ -1,5 +1,5 @@
 # cube-scheduler: control loop + MariaDB-backed admin commands.
-SCHED_SRCS := scheduler/main.c scheduler/db.c scheduler/keys.c scheduler/nodes.c scheduler/lifecycle.c scheduler/events.c scheduler/metrics.c
+SCHED_SRCS := scheduler/main.c scheduler/db.c scheduler/keys.c scheduler/nodes.c scheduler/lifecycle.c scheduler/events.c scheduler/metrics.c scheduler/worker_client.c scheduler/rebuild.c
 SCHED_OBJS := $(SCHED_SRCS:%.c=$(BUILD)/obj/%.o)
 SCHED_BIN := $(BUILD)/bin/cube-scheduler
 BINS += $(SCHED_BIN)

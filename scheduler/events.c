@@ -61,7 +61,7 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
     const char *type = field(kv, "type"), *id = field(kv, "id"), *at = field(kv, "at_ms");
     const char *reason = field(kv, "reason");
     char e_sid[96], e_id[160], e_type[48], e_reason[80], e_tpl[160], e_alias[280], e_node[80];
-    char *e_md, *sql;
+    char *e_md, *e_extra, *sql;
     long long at_ms = at ? strtoll(at, NULL, 10) : cube_now_ms();
 
     if (at_ms <= 0)
@@ -72,13 +72,28 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
     if (type == NULL || id == NULL || !cube_id_valid(id, 63))
         return 0; /* malformed: nothing to record, acknowledge it */
     const char *md = field(kv, "metadata");
+    const char *extra = field(kv, "extra");
+    const char *end_at = field(kv, "end_at");
+    int64_t end_ms = 0;
+    char e_end[48];
     mdlen = md ? strlen(md) : 0;
     if (mdlen > 65000)
         md = NULL, mdlen = 0;
+    /* extra shares the metadata's size budget (the network policy is its large part). */
+    if (extra && strlen(extra) > 65000)
+        extra = NULL;
+    if (extra && strlen(extra) > mdlen)
+        mdlen = strlen(extra);
+    if (end_at && cube_rfc3339_parse(end_at, &end_ms) == 0 && end_ms > 0)
+        snprintf(e_end, sizeof(e_end), "FROM_UNIXTIME(%lld / 1000)", (long long)end_ms);
+    else
+        snprintf(e_end, sizeof(e_end), "NULL");
     e_md = malloc(2 * mdlen + 8);
-    sql = malloc(2 * mdlen + 2048);
-    if (e_md == NULL || sql == NULL) {
+    e_extra = malloc(2 * mdlen + 8);
+    sql = malloc(4 * mdlen + 2048);
+    if (e_md == NULL || sql == NULL || e_extra == NULL) {
         free(e_md);
+        free(e_extra);
         free(sql);
         return -1;
     }
@@ -90,28 +105,31 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
     sql_str(db, field(kv, "alias"), 128, e_alias, sizeof(e_alias));
     sql_str(db, field(kv, "node"), 32, e_node, sizeof(e_node));
     sql_str(db, md, 65000, e_md, 2 * mdlen + 8);
+    sql_str(db, extra, 65000, e_extra, 2 * mdlen + 8);
 
     if (db_exec(db, "START TRANSACTION") != 0) {
         free(e_md);
+        free(e_extra);
         free(sql);
         return -1;
     }
-    snprintf(sql, 2 * mdlen + 2048,
+    snprintf(sql, 4 * mdlen + 2048,
              "INSERT IGNORE INTO sandbox_events (stream_id, sandbox_id, event, reason, at)"
              " VALUES (%s, %s, %s, %s, FROM_UNIXTIME(%lld / 1000))",
              e_sid, e_id, e_type, e_reason, at_ms);
     rc |= db_exec(db, sql);
     if (strcmp(type, "created") == 0) {
-        snprintf(sql, 2 * mdlen + 2048,
+        snprintf(sql, 4 * mdlen + 2048,
                  "INSERT INTO sandboxes (sandbox_id, template_id, alias, node_id, metadata,"
-                 " state, started_at) VALUES (%s, %s, %s, %s, %s, 'running',"
-                 " FROM_UNIXTIME(%lld / 1000)) ON DUPLICATE KEY UPDATE sandbox_id=sandbox_id",
-                 e_id, e_tpl, e_alias, e_node, e_md, at_ms);
+                 " state, started_at, end_at, live_fields) VALUES (%s, %s, %s, %s, %s,"
+                 " 'running', FROM_UNIXTIME(%lld / 1000), %s, %s)"
+                 " ON DUPLICATE KEY UPDATE sandbox_id=sandbox_id",
+                 e_id, e_tpl, e_alias, e_node, e_md, at_ms, e_end, e_extra);
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "killed") == 0) {
         /* A kill may be replayed or arrive for a sandbox created before records
          * existed: insert a minimal row, then close it. */
-        snprintf(sql, 2 * mdlen + 2048,
+        snprintf(sql, 4 * mdlen + 2048,
                  "INSERT INTO sandboxes (sandbox_id, node_id, state, started_at, ended_at,"
                  " end_reason) VALUES (%s, %s, 'killed', FROM_UNIXTIME(%lld / 1000),"
                  " FROM_UNIXTIME(%lld / 1000), %s) ON DUPLICATE KEY UPDATE"
@@ -120,12 +138,21 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
                  e_id, e_node, at_ms, at_ms, e_reason);
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "paused") == 0 || strcmp(type, "resumed") == 0) {
-        snprintf(sql, 2 * mdlen + 2048, "UPDATE sandboxes SET state=%s WHERE sandbox_id=%s",
-                 strcmp(type, "paused") == 0 ? "'paused'" : "'running'", e_id);
+        snprintf(sql, 4 * mdlen + 2048,
+                 "UPDATE sandboxes SET state=%s, end_at=IFNULL(%s, end_at)"
+                 " WHERE sandbox_id=%s AND state <> 'killed'",
+                 strcmp(type, "paused") == 0 ? "'paused'" : "'running'", e_end, e_id);
+        rc |= db_exec(db, sql);
+    } else if (strcmp(type, "timeout") == 0 && end_ms > 0) {
+        /* set-timeout / connect moved the end time */
+        snprintf(sql, 4 * mdlen + 2048,
+                 "UPDATE sandboxes SET end_at=%s WHERE sandbox_id=%s AND state <> 'killed'",
+                 e_end, e_id);
         rc |= db_exec(db, sql);
     }
     rc |= db_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK");
     free(e_md);
+    free(e_extra);
     free(sql);
     return rc == 0 ? 1 : -1;
 }
@@ -193,34 +220,4 @@ int events_consume(MYSQL *db, redisContext *rc)
     }
     m = consume_from(db, rc, ">");
     return m < 0 ? -1 : n + m;
-}
-
-int events_reconcile(MYSQL *db, redisContext *rc)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    int closed = 0;
-
-    if (db_exec(db, "SELECT sandbox_id FROM sandboxes WHERE state <> 'killed'"
-                    " AND started_at < NOW(3) - INTERVAL 10 SECOND") != 0 ||
-        (res = mysql_store_result(db)) == NULL)
-        return -1;
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        if (!cube_id_valid(row[0], 63))
-            continue;
-        redisReply *r = redisCommand(rc, "EXISTS cube:sb:%s", row[0]);
-        if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-            char sql[256];
-            snprintf(sql, sizeof(sql),
-                     "UPDATE sandboxes SET state='killed', ended_at=NOW(3), end_reason='gone'"
-                     " WHERE sandbox_id='%s' AND state <> 'killed'",
-                     row[0]);
-            if (db_exec(db, sql) == 0)
-                closed++;
-        }
-        if (r)
-            freeReplyObject(r);
-    }
-    mysql_free_result(res);
-    return closed;
 }

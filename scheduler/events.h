@@ -13,8 +13,5 @@ int events_emit(redisContext *rc, const char *type, const char *id, const char *
                 const char *node);
 /* Consume what is pending; returns the number of events written, -1 on error. */
 int events_consume(MYSQL *db, redisContext *rc);
-/* Close records of sandboxes that vanished without an event (e.g. an init that died
- * and was cleaned up by its worker). */
-int events_reconcile(MYSQL *db, redisContext *rc);
 
 #endif

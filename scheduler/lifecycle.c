@@ -1,6 +1,5 @@
 #include "lifecycle.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,42 +8,7 @@
 #include "cube_log.h"
 #include "cube_time.h"
 #include "events.h"
-
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    (void)ptr;
-    (void)userdata;
-    return size * nmemb;
-}
-
-/* METHOD /sandboxes/<id><action> on the worker at addr ("unix:/path" or "host:port").
- * Returns the HTTP status, or -1 if the worker could not be reached. */
-static long worker_call(const char *addr, const char *method, const char *id,
-                        const char *action)
-{
-    char url[512];
-    long status = -1;
-    CURL *c = curl_easy_init();
-
-    if (c == NULL)
-        return -1;
-    if (strncmp(addr, "unix:", 5) == 0) {
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, addr + 5);
-        snprintf(url, sizeof(url), "http://worker/sandboxes/%s%s", id, action);
-    } else {
-        snprintf(url, sizeof(url), "http://%s/sandboxes/%s%s", addr, id, action);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
+#include "worker_client.h"
 
 static void drop_records(redisContext *rc, const char *id, const char *node)
 {

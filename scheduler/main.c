@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "cube_time.h"
 #include "nodes.h"
+#include "rebuild.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -102,8 +103,12 @@ static int cmd_run(MYSQL *db, const struct options *o)
             log_warn("lifecycle sweep: redis error");
         if (rc && events_consume(db, rc) < 0)
             log_warn("event consumer: redis or mariadb error");
-        if (rc && tick % 40 == 0 && events_reconcile(db, rc) < 0)
-            log_warn("record reconcile failed");
+        /* The live view against the workers and MariaDB: rebuilds what Redis lost,
+         * drops and closes what no worker runs any more. */
+        if (rc && tick % 8 == 4 && rebuild_sweep(db, rc, cube_now_ms()) < 0)
+            log_warn("live view rebuild: redis or mariadb error");
+        if (rc && tick % 8 == 4 && rebuild_templates(rc) < 0)
+            log_warn("template record check: redis error");
         if (rc && tick % 20 == 0 && metrics_sample(rc) < 0)
             log_warn("metrics sampling: redis error");
         if (rc && tick % 4 == 0 && keys_sync(db, rc) != 0)

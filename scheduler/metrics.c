@@ -1,70 +1,12 @@
 #include "metrics.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cube_id.h"
 #include "cube_log.h"
-
-struct body {
-    char *data;
-    size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct body *b = userdata;
-    size_t n = size * nmemb;
-    char *tmp;
-
-    if (b->len + n > 64 << 20) /* a worker answer this large is not metrics */
-        return 0;
-    tmp = realloc(b->data, b->len + n + 1);
-    if (tmp == NULL)
-        return 0;
-    b->data = tmp;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static json_t *worker_metrics(const char *addr)
-{
-    struct body b = {NULL, 0};
-    long status = 0;
-    json_t *j = NULL;
-    CURL *c = curl_easy_init();
-
-    if (c == NULL)
-        return NULL;
-    if (strncmp(addr, "unix:", 5) == 0) {
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, addr + 5);
-        curl_easy_setopt(c, CURLOPT_URL, "http://worker/metrics");
-    } else {
-        char url[300];
-        snprintf(url, sizeof(url), "http://%s/metrics", addr);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-    }
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 4000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (status == 200 && b.data)
-        j = json_loads(b.data, 0, NULL);
-    free(b.data);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-    }
-    return j;
-}
+#include "worker_client.h"
 
 int metrics_sample(redisContext *rc)
 {
@@ -83,7 +25,7 @@ int metrics_sample(redisContext *rc)
         const char *id;
 
         if (addr && addr->type == REDIS_REPLY_STRING)
-            all = worker_metrics(addr->str);
+            all = worker_get_json(addr->str, "/metrics", 0);
         if (addr)
             freeReplyObject(addr);
         if (all == NULL)
