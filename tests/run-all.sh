@@ -73,11 +73,12 @@ leak_check() {
     left+=" $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true)"
     left+=" $(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)"
     left+=" $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
-    if [ "$left" = "0 0 0 0" ]; then
+    left+=" $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)"
+    if [ "$left" = "0 0 0 0 0" ]; then
         echo "ok - leak check after $name"
         return 0
     fi
-    echo "not ok - leak check after $name (netns, veth, mounts, cgroups left: $left)"
+    echo "not ok - leak check after $name (netns, veth, mounts, cgroups, loop devices left: $left)"
 }
 
 # 3. Shell integration tests (each prints ok/not ok lines).
@@ -129,12 +130,12 @@ if [ "${KEEP:-0}" != 1 ]; then
     for _ in $(seq 30); do pgrep -f "$pat" >/dev/null || break; sleep 0.2; done
     pgrep -af "$pat" | sed 's/^/  still running: /'
     left=$(pgrep -f "$pat" | wc -l)
-    kobj="$(nft list table inet cube >/dev/null 2>&1 && echo 1 || echo 0)$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
-    if [ "$left" = 0 ] && [ "$kobj" = "00 0 0 0" ]; then
-        echo "  ok - make stop leaves no processes, nft table, network namespaces, veths, mounts or cgroups"
+    kobj="$(nft list table inet cube >/dev/null 2>&1 && echo 1 || echo 0)$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)"
+    if [ "$left" = 0 ] && [ "$kobj" = "00 0 0 0 0" ]; then
+        echo "  ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups or loop devices"
         count 1 0
     else
-        echo "  not ok - make stop leaves no processes, nft table, network namespaces, veths, mounts or cgroups ($left processes; nft+netns veth mounts cgroups: $kobj)"
+        echo "  not ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups or loop devices ($left processes; nft+netns veth mounts cgroups loops: $kobj)"
         count 0 1
     fi
 fi

@@ -7,7 +7,8 @@ WORKER_SRCS := vmm-worker/worker_main.c vmm-worker/worker_api.c vmm-worker/sandb
                vmm-worker/cgroup.c vmm-worker/state.c vmm-worker/slots.c \
                vmm-worker/template.c vmm-worker/create_req.c vmm-worker/node_registry.c \
                vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c \
-               vmm-worker/seccomp_profile.c vmm-worker/metrics.c vmm-worker/host_firewall.c
+               vmm-worker/seccomp_profile.c vmm-worker/metrics.c vmm-worker/host_firewall.c \
+               vmm-worker/disk_quota.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 WORKER_BIN := $(BUILD)/bin/cube-worker
 
@@ -21,7 +22,7 @@ $(WORKER_BIN): $(WORKER_OBJS) $(COMMON_LIB)
 WORKER_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
                    -fno-sanitize-recover=undefined
 WORKER_TEST_OBJDIR := $(BUILD)/obj-test
-WORKER_TESTS := state slots create_req template caps seccomp firewall
+WORKER_TESTS := state slots create_req template caps seccomp firewall disk_quota
 WORKER_TEST_BINS := $(WORKER_TESTS:%=$(BUILD)/tests/test_worker_%)
 
 UNIT_TESTS += $(WORKER_TEST_BINS)
@@ -34,6 +35,7 @@ WORKER_TEST_DEPS_template := template util
 WORKER_TEST_DEPS_caps := caps
 WORKER_TEST_DEPS_seccomp := seccomp_profile
 WORKER_TEST_DEPS_firewall := host_firewall util
+WORKER_TEST_DEPS_disk_quota := disk_quota
 # Extra libraries a test links with.
 WORKER_TEST_LIBS_seccomp := -lseccomp
 

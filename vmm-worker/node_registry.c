@@ -11,6 +11,7 @@
 
 #include "cube_log.h"
 #include "cube_time.h"
+#include "disk_quota.h"
 
 #define HEARTBEAT_MS 2000
 #define ALIVE_TTL_MS "6000"
@@ -90,7 +91,7 @@ static void send_heartbeat(struct node_registry *reg)
         "addr",         reg->addr, "cpus",      cpus,
         "mem_mb",       mem,       "sandboxes", count,
         "capacity",     cap,       "state",     reg->draining ? "draining" : "ready",
-        "heartbeat_ms", now};
+        "heartbeat_ms", now,       "disk_quota", disk_quota_enforced() ? "true" : "false"};
     const char *set[] = {"SET", alive, "1", "PX", ALIVE_TTL_MS};
     const char *sadd[] = {"SADD", "cube:nodes", reg->node};
 

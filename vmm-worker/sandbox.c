@@ -17,6 +17,7 @@
 #include "cgroup.h"
 #include "cube_log.h"
 #include "cube_time.h"
+#include "disk_quota.h"
 #include "envd_client.h"
 #include "netns.h"
 #include "node_registry.h"
@@ -178,6 +179,7 @@ static void release_resources(const char *id, int slot, const char *dir)
 
     netns_teardown(id, slot);
     cgroup_destroy(id);
+    disk_quota_release(dir);
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) == 0 &&
             util_rm_rf(path) < 0)
@@ -200,6 +202,8 @@ static int make_dirs(struct sandbox *sb, char *err, int errlen)
         snprintf(err, (size_t)errlen, "mkdir %s: %s", sb->dir, strerror(errno));
         return -1;
     }
+    if (disk_quota_apply(sb->dir, sb->rec.disk_mb, err, errlen) < 0)
+        return -1;
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         if (util_fmt(path, sizeof(path), "%s/%s", sb->dir, sub[i]) < 0 ||
             mkdir(path, 0755) < 0 || chown(path, uid, uid) < 0) {

@@ -89,7 +89,7 @@ int template_parse(const char *text, const char *dir_id, struct template *t, cha
              json_is_string(v) ? json_string_value(v) : "");
     if (int_field(root, "cpuCount", 1, 256, 2, &t->cpu) < 0 ||
         int_field(root, "memoryMB", 16, 1 << 22, 512, &t->mem_mb) < 0 ||
-        int_field(root, "diskSizeMB", 0, 1 << 24, 0, &t->disk_mb) < 0 ||
+        int_field(root, "diskSizeMB", 0, 1 << 24, 1024, &t->disk_mb) < 0 ||
         /* uid 0 would make sandbox root host root: never accept it. The shifted range
          * must stay below 2^32 - 65536. */
         int_field(root, "uidShift", 65536, 0x7fff0000, 100000, &shift) < 0) {

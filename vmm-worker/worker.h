@@ -24,6 +24,7 @@ struct worker_config {
     int capacity;             /* --capacity */
     int slot_min, slot_max;   /* --slots MIN-MAX */
     int envd_timeout_ms;      /* --envd-timeout-ms */
+    int disk_quota;           /* --disk-quota: enum disk_quota_mode */
     int teardown_all;
 };
 

@@ -18,6 +18,7 @@
 #include "cgroup.h"
 #include "cube_id.h"
 #include "cube_log.h"
+#include "disk_quota.h"
 #include "netns.h"
 #include "node_registry.h"
 #include "sandbox.h"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
                "  --cgroup-name NAME    parent cgroup under each hierarchy (cube)\n"
                "  --cgroup-root DIR     cgroup mount root (/sys/fs/cgroup)\n"
                "  --envd-timeout-ms N   wait for envd /health (10000)\n"
+               "  --disk-quota MODE     writable-layer size limits: required|auto|off\n"
+               "                        (required)\n"
                "  --teardown-all        destroy every sandbox in the state dir and exit\n"
                "  --log-level LEVEL     debug|info|warn|error (info)\n");
 }
@@ -105,6 +108,7 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
         {"cgroup-name", required_argument, NULL, 'g'},
         {"cgroup-root", required_argument, NULL, 'G'},
         {"envd-timeout-ms", required_argument, NULL, 'e'},
+        {"disk-quota", required_argument, NULL, 'Q'},
         {"teardown-all", no_argument, NULL, 'T'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
@@ -123,6 +127,7 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
     c->slot_min = 0;
     c->slot_max = SLOT_COUNT - 1;
     c->envd_timeout_ms = 10000;
+    c->disk_quota = DISK_QUOTA_REQUIRED;
     *level = CUBE_LOG_INFO;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
@@ -162,6 +167,11 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
             break;
         case 'e':
             if (parse_int(optarg, 100, 600000, &c->envd_timeout_ms) < 0)
+                goto bad;
+            break;
+        case 'Q':
+            c->disk_quota = disk_quota_parse_mode(optarg);
+            if (c->disk_quota < 0)
                 goto bad;
             break;
         case 'T':
@@ -357,7 +367,7 @@ int main(int argc, char **argv)
     enum cube_log_level level;
     struct worker *w = &W;
     int rc = 1;
-    char fw_table[40];
+    char fw_table[40], qerr[256];
 
     if (parse_args(argc, argv, &w->cfg, &level) < 0)
         return 2;
@@ -392,6 +402,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (disk_quota_init(w->sandboxes_dir, w->cfg.disk_quota, qerr, sizeof(qerr)) < 0) {
+        log_error("--disk-quota required, but writable layers cannot be limited: %s", qerr);
+        event_base_free(w->base);
+        return 1;
+    }
     /* Before any sandbox exists or is adopted: no window where one can reach the host. */
     if (host_firewall_install(fw_table) < 0) {
         event_base_free(w->base);

@@ -1,0 +1,373 @@
+#include "disk_quota.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <linux/sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cube_log.h"
+
+#define LOOP_TRIES 16 /* another process may take the free loop device first */
+#define PROBE_NAME ".disk-quota-probe"
+
+static int enforced;
+static char mkfs_path[64];
+
+int disk_quota_parse_mode(const char *s)
+{
+    if (strcmp(s, "off") == 0)
+        return DISK_QUOTA_OFF;
+    if (strcmp(s, "auto") == 0)
+        return DISK_QUOTA_AUTO;
+    if (strcmp(s, "required") == 0)
+        return DISK_QUOTA_REQUIRED;
+    return -1;
+}
+
+const char *disk_quota_mode_name(int mode)
+{
+    switch (mode) {
+    case DISK_QUOTA_OFF:
+        return "off";
+    case DISK_QUOTA_AUTO:
+        return "auto";
+    case DISK_QUOTA_REQUIRED:
+        return "required";
+    default:
+        return "?";
+    }
+}
+
+int disk_quota_size_mb(int disk_mb)
+{
+    if (disk_mb == 0)
+        return DISK_QUOTA_DEFAULT_MB;
+    return disk_mb < DISK_QUOTA_MIN_MB ? -1 : disk_mb;
+}
+
+int disk_quota_image_path(const char *dir, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s.img", dir);
+
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+int disk_quota_reserve_pct(int size_mb, char *out, size_t len)
+{
+    double pct;
+    int n;
+
+    if (size_mb <= 0)
+        return -1;
+    pct = (double)DISK_QUOTA_RESERVE_KB * 100.0 / ((double)size_mb * 1024.0);
+    if (pct > 50.0) /* mke2fs refuses more */
+        pct = 50.0;
+    n = snprintf(out, len, "%.4f", pct);
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+int disk_quota_enforced(void)
+{
+    return enforced;
+}
+
+/* Run mkfs and wait for it. The child is cloned with no exit signal: a caller that
+ * ignores SIGCHLD (the spawners do, to have sandbox inits reaped by the kernel) would
+ * otherwise lose its exit status to auto-reaping. */
+static int run_mkfs(char *const argv[], char *err, int errlen)
+{
+    struct clone_args ca;
+    char out[512];
+    int pipefd[2], status = 0;
+    ssize_t n, got = 0;
+    pid_t pid;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        snprintf(err, (size_t)errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    memset(&ca, 0, sizeof(ca));
+    ca.exit_signal = 0;
+    pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
+            dup2(pipefd[1], 2) < 0)
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        snprintf(err, (size_t)errlen, "clone: %s", strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        n = read(pipefd[0], out + got, sizeof(out) - 1 - (size_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += n;
+        if ((size_t)got == sizeof(out) - 1) {
+            char sink[256];
+            while (read(pipefd[0], sink, sizeof(sink)) > 0)
+                ;
+            break;
+        }
+    }
+    close(pipefd[0]);
+    out[got] = '\0';
+    while (waitpid(pid, &status, __WALL) < 0) {
+        if (errno != EINTR) {
+            snprintf(err, (size_t)errlen, "wait for mkfs: %s", strerror(errno));
+            return -1;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        out[strcspn(out, "\n")] = '\0';
+        snprintf(err, (size_t)errlen, "mkfs failed (status %d): %s", status, out);
+        return -1;
+    }
+    return 0;
+}
+
+/* A free loop device bound to image_fd, with autoclear: it detaches itself when the
+ * filesystem on it is unmounted (or when the returned fd is closed unmounted). */
+static int loop_attach(int image_fd, const char *image, char *dev, size_t devlen,
+                       char *err, int errlen)
+{
+    struct loop_config cfg;
+    int ctl, i, direct = 1;
+
+    ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (ctl < 0) {
+        snprintf(err, (size_t)errlen, "open /dev/loop-control: %s", strerror(errno));
+        return -1;
+    }
+    for (i = 0; i < LOOP_TRIES; i++) {
+        int nr = ioctl(ctl, LOOP_CTL_GET_FREE), fd;
+
+        if (nr < 0) {
+            snprintf(err, (size_t)errlen, "no free loop device: %s", strerror(errno));
+            break;
+        }
+        snprintf(dev, devlen, "/dev/loop%d", nr);
+        fd = open(dev, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, (size_t)errlen, "open %s: %s", dev, strerror(errno));
+            break;
+        }
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.fd = (unsigned)image_fd;
+        /* Direct I/O: the image's pages are not cached twice (host and sandbox fs). */
+        cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | (direct ? LO_FLAGS_DIRECT_IO : 0);
+        /* For losetup -l; the kernel does not need it (cut to fit). */
+        memcpy(cfg.info.lo_file_name, image,
+               strnlen(image, sizeof(cfg.info.lo_file_name) - 1));
+        if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
+            close(ctl);
+            return fd;
+        }
+        snprintf(err, (size_t)errlen, "configure %s: %s", dev, strerror(errno));
+        close(fd);
+        if (errno == EINVAL && direct) {
+            direct = 0; /* the host fs (tmpfs) cannot do O_DIRECT */
+            i--;
+            continue;
+        }
+        if (errno != EBUSY)
+            break;
+    }
+    close(ctl);
+    return -1;
+}
+
+static int image_create(const char *image, long long bytes, char *err, int errlen)
+{
+    int fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0) {
+        snprintf(err, (size_t)errlen, "create %s: %s", image, strerror(errno));
+        return -1;
+    }
+    /* Sparse: host blocks are used only as the sandbox writes. */
+    if (ftruncate(fd, (off_t)bytes) < 0) {
+        snprintf(err, (size_t)errlen, "size %s: %s", image, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The host filesystem must at least have room for this one layer right now. */
+static int host_has_room(const char *dir, long long bytes, char *err, int errlen)
+{
+    char parent[4096];
+    struct statvfs sv;
+    char *slash;
+
+    snprintf(parent, sizeof(parent), "%s", dir);
+    slash = strrchr(parent, '/');
+    if (slash && slash != parent)
+        *slash = '\0';
+    if (statvfs(parent, &sv) < 0)
+        return 0; /* let the create below report the real error */
+    if ((long long)sv.f_bavail * (long long)sv.f_frsize < bytes) {
+        snprintf(err, (size_t)errlen,
+                 "not enough disk space on the node for a %lld MiB writable layer "
+                 "(%lld MiB free)",
+                 bytes >> 20, ((long long)sv.f_bavail * (long long)sv.f_frsize) >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply(const char *dir, int size_mb, char *err, int errlen)
+{
+    char image[4096], dev[32], pct[16], lost[4096 + 16];
+    char *argv[] = {mkfs_path, "-q", "-F",           "-b", "4096",           "-m",
+                    pct,       "-O", "^has_journal", "-E", "root_owner=0:0", image,
+                    NULL};
+    long long bytes = (long long)size_mb << 20;
+    int fd, loop;
+
+    if (disk_quota_image_path(dir, image, sizeof(image)) < 0 ||
+        disk_quota_reserve_pct(size_mb, pct, sizeof(pct)) < 0) {
+        snprintf(err, (size_t)errlen, "writable layer: path too long");
+        return -1;
+    }
+    if (host_has_room(dir, bytes, err, errlen) < 0)
+        return -1;
+    fd = image_create(image, bytes, err, errlen);
+    if (fd < 0)
+        return -1;
+    /* No journal: the layer does not outlive its sandbox, so crash consistency buys
+     * nothing, and the journal would take part of the size. */
+    if (run_mkfs(argv, err, errlen) < 0) {
+        close(fd);
+        return -1;
+    }
+    loop = loop_attach(fd, image, dev, sizeof(dev), err, errlen);
+    close(fd);
+    if (loop < 0)
+        return -1;
+    if (mount(dev, dir, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0) {
+        snprintf(err, (size_t)errlen, "mount %s on %s: %s", dev, dir, strerror(errno));
+        close(loop); /* autoclear detaches it */
+        return -1;
+    }
+    close(loop); /* the mount holds the device now */
+    snprintf(lost, sizeof(lost), "%s/lost+found", dir);
+    rmdir(lost);
+    /* The sandbox's root (an unprivileged host uid) traverses it, never lists it. */
+    if (chmod(dir, 0711) < 0) {
+        snprintf(err, (size_t)errlen, "chmod %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int disk_quota_apply(const char *dir, int disk_mb, char *err, int errlen)
+{
+    int size_mb;
+
+    if (!enforced)
+        return 0;
+    size_mb = disk_quota_size_mb(disk_mb);
+    if (size_mb < 0) {
+        snprintf(err, (size_t)errlen,
+                 "writable layer of %d MiB is below the %d MiB minimum", disk_mb,
+                 DISK_QUOTA_MIN_MB);
+        return -1;
+    }
+    return apply(dir, size_mb, err, errlen);
+}
+
+void disk_quota_release(const char *dir)
+{
+    char image[4096];
+
+    /* A plain umount first, so the loop device is gone and the image's blocks are
+     * free when this returns; lazily if something still holds it. */
+    if (umount2(dir, UMOUNT_NOFOLLOW) < 0 && errno == EBUSY &&
+        umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+        log_warn("writable layer: umount %s: %s", dir, strerror(errno));
+    if (disk_quota_image_path(dir, image, sizeof(image)) == 0 && unlink(image) < 0 &&
+        errno != ENOENT)
+        log_warn("writable layer: remove %s: %s", image, strerror(errno));
+}
+
+static int find_mkfs(void)
+{
+    static const char *const cand[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"};
+    size_t i;
+
+    for (i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+        if (access(cand[i], X_OK) == 0) {
+            snprintf(mkfs_path, sizeof(mkfs_path), "%s", cand[i]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A real image, loop device and mount, the way every sandbox gets one. */
+static int probe(const char *sandboxes_dir, char *err, int errlen)
+{
+    char dir[4096];
+    int rc;
+
+    if (snprintf(dir, sizeof(dir), "%s/" PROBE_NAME, sandboxes_dir) >= (int)sizeof(dir)) {
+        snprintf(err, (size_t)errlen, "path too long");
+        return -1;
+    }
+    if (find_mkfs() < 0) {
+        snprintf(err, (size_t)errlen, "mkfs.ext4 not found (install e2fsprogs)");
+        return -1;
+    }
+    disk_quota_release(dir); /* a previous probe that crashed */
+    rmdir(dir);
+    if (mkdir(dir, 0700) < 0) {
+        snprintf(err, (size_t)errlen, "mkdir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    rc = apply(dir, DISK_QUOTA_MIN_MB, err, errlen);
+    disk_quota_release(dir);
+    if (rmdir(dir) < 0 && rc == 0) {
+        snprintf(err, (size_t)errlen, "remove %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+int disk_quota_init(const char *sandboxes_dir, int mode, char *err, int errlen)
+{
+    enforced = 0;
+    if (mode == DISK_QUOTA_OFF) {
+        log_warn("writable layers are not size-limited (--disk-quota off)");
+        return 0;
+    }
+    if (probe(sandboxes_dir, err, errlen) < 0) {
+        if (mode == DISK_QUOTA_REQUIRED)
+            return -1;
+        log_warn("writable layers are not size-limited on this host (%s); "
+                 "--disk-quota auto continues without",
+                 err);
+        return 0;
+    }
+    enforced = 1;
+    log_info("writable layers: one ext4 image per sandbox in %s", sandboxes_dir);
+    return 0;
+}
