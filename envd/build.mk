@@ -7,7 +7,7 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c 
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
-             envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/daemon_opts.c \
+             envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/fs_watcher.c envd/daemon_opts.c \
              envd/http_reason.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.

@@ -8,6 +8,7 @@
 #include "daemon_opts.h"
 #include "envd_env.h"
 #include "envd_http.h"
+#include "fs_watcher.h"
 #include "process.h"
 
 #include <event2/event.h>
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 
     /* Processes are left running: on shutdown cube-init signals them all. */
     envd_http_stop();
+    fs_watchers_free_all();
     proc_table_shutdown();
     event_free(ev_chld);
     event_free(ev_term);

@@ -1,5 +1,5 @@
-/* filesystem.Filesystem: Stat, ListDir, MakeDir, Move, Remove (and WatchDir,
- * in fs_watch.c).
+/* filesystem.Filesystem: Stat, ListDir, MakeDir, Move, Remove (WatchDir is in
+ * fs_watch.c, the polled watchers in fs_watcher.c).
  *
  * Who performs the operations. envd runs as root. E2B's envd does file
  * operations as root too and hands what it creates to the acting user (chown),
@@ -28,6 +28,7 @@
 #include "files_common.h"
 #include "fs_format.h"
 #include "fs_watch.h"
+#include "fs_watcher.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -169,8 +170,8 @@ static char *resolve_field(struct evhttp_request *req, json_t *msg, const char *
         connect_error(req, CONNECT_INVALID_ARGUMENT, "%s must be a string", field);
         return NULL;
     }
-    path = envd_path_resolve(json_string_value(v), u->home, envd_env_default_workdir(), err,
-                             sizeof(err));
+    path = envd_path_resolve(json_string_value(v), u->home, envd_env_default_workdir(),
+                             err, sizeof(err));
     if (!path)
         connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
     return path;
@@ -181,7 +182,8 @@ static void reply_entry(struct evhttp_request *req, const char *path)
     json_t *e = fs_entry_info(path);
 
     if (!e) {
-        connect_error(req, errno_code(errno), "cannot stat '%s': %s", path, strerror(errno));
+        connect_error(req, errno_code(errno), "cannot stat '%s': %s", path,
+                      strerror(errno));
         return;
     }
     connect_unary_reply(req, json_pack("{s:o}", "entry", e));
@@ -255,8 +257,8 @@ static int list_dir(const char *shown, int level, int depth, json_t *out)
         struct stat st;
         json_t *e;
 
-        if ((size_t)snprintf(child, sizeof(child), "%s/%s", strcmp(shown, "/") ? shown : "",
-                             names[i]) >= sizeof(child))
+        if ((size_t)snprintf(child, sizeof(child), "%s/%s",
+                             strcmp(shown, "/") ? shown : "", names[i]) >= sizeof(child))
             continue;
         e = fs_entry_info(child);
         if (!e)
@@ -304,7 +306,8 @@ static void rpc_list_dir(struct evhttp_request *req, json_t *msg, struct envd_us
         goto out;
     }
     if (!S_ISDIR(st.st_mode)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "path '%s' is not a directory", path);
+        connect_error(req, CONNECT_INVALID_ARGUMENT, "path '%s' is not a directory",
+                      path);
         goto out;
     }
     out = json_array();
@@ -332,7 +335,8 @@ static void rpc_make_dir(struct evhttp_request *req, json_t *msg, struct envd_us
         return;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
-            connect_error(req, CONNECT_ALREADY_EXISTS, "directory '%s' already exists", path);
+            connect_error(req, CONNECT_ALREADY_EXISTS, "directory '%s' already exists",
+                          path);
         else
             connect_error(req, CONNECT_INVALID_ARGUMENT,
                           "path '%s' already exists and is not a directory", path);
@@ -431,13 +435,38 @@ static void rpc_watch_dir(struct evhttp_request *req, json_t *msg, struct envd_u
     fs_watch_dir(req, msg, u);
 }
 
+static void rpc_create_watcher(struct evhttp_request *req, json_t *msg,
+                               struct envd_user *u)
+{
+    fs_watcher_create(req, msg, u);
+}
+
+static void rpc_get_watcher_events(struct evhttp_request *req, json_t *msg,
+                                   struct envd_user *u)
+{
+    fs_watcher_events(req, msg, u);
+}
+
+static void rpc_remove_watcher(struct evhttp_request *req, json_t *msg,
+                               struct envd_user *u)
+{
+    fs_watcher_remove(req, msg, u);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct evhttp_request *req, json_t *msg, struct envd_user *u);
     int streaming;
 } methods[] = {
-    {"Stat", rpc_stat, 0},     {"ListDir", rpc_list_dir, 0}, {"MakeDir", rpc_make_dir, 0},
-    {"Move", rpc_move, 0},     {"Remove", rpc_remove, 0},    {"WatchDir", rpc_watch_dir, 1},
+    {"Stat", rpc_stat, 0},
+    {"ListDir", rpc_list_dir, 0},
+    {"MakeDir", rpc_make_dir, 0},
+    {"Move", rpc_move, 0},
+    {"Remove", rpc_remove, 0},
+    {"WatchDir", rpc_watch_dir, 1},
+    {"CreateWatcher", rpc_create_watcher, 0},
+    {"GetWatcherEvents", rpc_get_watcher_events, 0},
+    {"RemoveWatcher", rpc_remove_watcher, 0},
 };
 
 void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
@@ -462,8 +491,6 @@ void fs_rpc_dispatch(struct evhttp_request *req, const char *method)
         json_decref(msg);
         return;
     }
-    /* The polling watcher API (CreateWatcher, GetWatcherEvents,
-     * RemoveWatcher) is not used by the SDKs and not implemented yet. */
-    connect_error(req, CONNECT_UNIMPLEMENTED, "filesystem.Filesystem/%s is not implemented",
+    connect_error(req, CONNECT_UNIMPLEMENTED, "filesystem.Filesystem/%s: no such method",
                   method);
 }

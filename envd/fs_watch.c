@@ -1,4 +1,4 @@
-/* WatchDir over inotify.
+/* Directory watches over inotify, and the WatchDir stream.
  *
  * Each watch owns one inotify descriptor, registered in the event loop, and a
  * table from watch descriptors to directory paths relative to the watched
@@ -14,7 +14,9 @@
  *   IN_MOVED_FROM, IN_MOVE_SELF -> EVENT_TYPE_RENAME
  *   IN_ATTRIB                   -> EVENT_TYPE_CHMOD
  *
- * Memory: events are written to the stream as they come. A client that stops
+ * The core hands each event to its owner's callback. WatchDir writes them
+ * to the stream as they come; the polled watchers (fs_watcher.c) queue them.
+ * Memory: a stream client that stops
  * reading while the directory keeps changing would make the connection's
  * output grow without bound, so past WATCH_MAX_BACKLOG the watch ends with
  * resource_exhausted instead. */
@@ -39,7 +41,7 @@
 #include <unistd.h>
 
 #define WATCH_MASK                                                                       \
-    (IN_CREATE | IN_MOVED_TO | IN_MODIFY | IN_DELETE | IN_DELETE_SELF | IN_MOVED_FROM | \
+    (IN_CREATE | IN_MOVED_TO | IN_MODIFY | IN_DELETE | IN_DELETE_SELF | IN_MOVED_FROM |  \
      IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR)
 #define WATCH_MAX_BACKLOG (8u << 20)
 #define WATCH_MAX_DIRS 65536
@@ -50,8 +52,9 @@ struct wdir {
     char *rel; /* "" for the root */
 };
 
-struct watch {
-    struct connect_stream *s;
+struct fs_watch {
+    fs_watch_emit_cb emit;
+    void *arg;
     struct event *ev;
     int fd;
     char *root;
@@ -60,8 +63,10 @@ struct watch {
     size_t ndirs, cap;
 };
 
-static void watch_free(struct watch *w)
+void fs_watch_free(struct fs_watch *w)
 {
+    if (!w)
+        return;
     if (w->ev)
         event_free(w->ev);
     if (w->fd >= 0)
@@ -73,17 +78,7 @@ static void watch_free(struct watch *w)
     free(w);
 }
 
-/* The stream went away (client closed, deadline): drop everything. */
-static void watch_gone(struct connect_stream *s, void *arg)
-{
-    struct watch *w = arg;
-
-    (void)s;
-    w->s = NULL;
-    watch_free(w);
-}
-
-static struct wdir *find_wd(struct watch *w, int wd)
+static struct wdir *find_wd(struct fs_watch *w, int wd)
 {
     for (size_t i = 0; i < w->ndirs; i++)
         if (w->dirs[i].wd == wd)
@@ -94,7 +89,7 @@ static struct wdir *find_wd(struct watch *w, int wd)
 /* Watch the directory root/rel and, when recursive, its subdirectories.
  * Failures below the root are skipped (permissions, races): the root's own
  * failure is reported by the caller. */
-static int add_tree(struct watch *w, const char *rel)
+static int add_tree(struct fs_watch *w, const char *rel)
 {
     char full[PATH_MAX];
     struct wdir *d;
@@ -135,8 +130,8 @@ static int add_tree(struct watch *w, const char *rel)
         struct stat st;
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
-        if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >=
-            sizeof(sub))
+        if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "",
+                             de->d_name) >= sizeof(sub))
             continue;
         if ((size_t)snprintf(full, sizeof(full), "%s/%s", w->root, sub) >= sizeof(full))
             continue;
@@ -147,31 +142,26 @@ static int add_tree(struct watch *w, const char *rel)
     return 0;
 }
 
-static void send_event(struct watch *w, const char *name, const char *type,
-                       const char *full, int with_entry)
+/* Hand one event to the owner; nonzero when the owner ended the watch (then
+ * w is gone). */
+static int send_event(struct fs_watch *w, const char *name, const char *type,
+                      const char *full, int with_entry)
 {
     json_t *ev = json_pack("{s:o,s:s}", "name", json_string(name), "type", type);
-    json_t *msg;
-    char *text;
 
     if (!ev)
-        return; /* a name that is not UTF-8: nothing sane to send */
+        return 0; /* a name that is not UTF-8: nothing sane to send */
     if (with_entry && w->include_entry) {
         json_t *e = fs_entry_info(full);
         if (e)
             json_object_set_new(ev, "entry", e);
     }
-    msg = json_pack("{s:o}", "filesystem", ev);
-    text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-    json_decref(msg);
-    if (text)
-        connect_stream_send(w->s, text, strlen(text));
-    free(text);
+    return w->emit(ev, w->arg);
 }
 
 static void on_inotify(evutil_socket_t fd, short what, void *arg)
 {
-    struct watch *w = arg;
+    struct fs_watch *w = arg;
     char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
 
@@ -202,30 +192,26 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
         if ((size_t)snprintf(rel, sizeof(rel), "%s%s%s", d->rel,
                              *d->rel && ie->len && ie->name[0] ? "/" : "",
                              ie->len ? ie->name : "") >= sizeof(rel) ||
-            (size_t)snprintf(full, sizeof(full), "%s%s%s", w->root, *rel ? "/" : "", rel) >=
-                sizeof(full))
+            (size_t)snprintf(full, sizeof(full), "%s%s%s", w->root, *rel ? "/" : "",
+                             rel) >= sizeof(full))
             continue;
 
         if (ie->mask & (IN_CREATE | IN_MOVED_TO)) {
-            send_event(w, rel, "EVENT_TYPE_CREATE", full, 1);
+            if (send_event(w, rel, "EVENT_TYPE_CREATE", full, 1))
+                return;
             if (w->recursive && (ie->mask & IN_ISDIR))
                 add_tree(w, rel);
         }
-        if (ie->mask & IN_MODIFY)
-            send_event(w, rel, "EVENT_TYPE_WRITE", full, 1);
-        if (ie->mask & (IN_DELETE | IN_DELETE_SELF))
-            send_event(w, rel, "EVENT_TYPE_REMOVE", full, 0);
-        if (ie->mask & (IN_MOVED_FROM | IN_MOVE_SELF))
-            send_event(w, rel, "EVENT_TYPE_RENAME", full, 0);
-        if (ie->mask & IN_ATTRIB)
-            send_event(w, rel, "EVENT_TYPE_CHMOD", full, 1);
-    }
-    if (w->s && connect_stream_backlog(w->s) > WATCH_MAX_BACKLOG) {
-        struct connect_stream *s = w->s;
-        w->s = NULL;
-        connect_stream_end(s, CONNECT_RESOURCE_EXHAUSTED,
-                           "watch client is not reading its events");
-        watch_free(w);
+        if ((ie->mask & IN_MODIFY) && send_event(w, rel, "EVENT_TYPE_WRITE", full, 1))
+            return;
+        if ((ie->mask & (IN_DELETE | IN_DELETE_SELF)) &&
+            send_event(w, rel, "EVENT_TYPE_REMOVE", full, 0))
+            return;
+        if ((ie->mask & (IN_MOVED_FROM | IN_MOVE_SELF)) &&
+            send_event(w, rel, "EVENT_TYPE_RENAME", full, 0))
+            return;
+        if ((ie->mask & IN_ATTRIB) && send_event(w, rel, "EVENT_TYPE_CHMOD", full, 1))
+            return;
     }
 }
 
@@ -248,73 +234,145 @@ static int is_network_fs(const char *path)
     return 0;
 }
 
-void fs_watch_dir(struct evhttp_request *req, json_t *msg, const struct envd_user *u)
+struct fs_watch *fs_watch_new(struct event_base *base, json_t *msg,
+                              const struct envd_user *u, fs_watch_emit_cb emit, void *arg,
+                              enum connect_code *code, char *err, size_t errlen)
 {
     json_t *pv = json_object_get(msg, "path");
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct watch *w;
+    struct fs_watch *w;
     struct stat st;
-    char err[256];
-    long timeout;
+    char perr[256];
 
+    *code = CONNECT_INTERNAL;
     if (pv && !json_is_string(pv) && !json_is_null(pv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "path must be a string");
-        return;
+        *code = CONNECT_INVALID_ARGUMENT;
+        (void)snprintf(err, errlen, "path must be a string");
+        return NULL;
     }
     w = calloc(1, sizeof(*w));
-    if (!w || !evcon) {
-        free(w);
-        connect_error(req, CONNECT_INTERNAL, "out of memory");
-        return;
+    if (!w) {
+        (void)snprintf(err, errlen, "out of memory");
+        return NULL;
     }
     w->fd = -1;
+    w->emit = emit;
+    w->arg = arg;
     w->recursive = json_is_true(json_object_get(msg, "recursive"));
     w->include_entry = json_is_true(json_object_get(msg, "includeEntry"));
-    w->root = envd_path_resolve(json_string_value(pv), u->home, envd_env_default_workdir(),
-                                err, sizeof(err));
+    w->root = envd_path_resolve(json_string_value(pv), u->home,
+                                envd_env_default_workdir(), perr, sizeof(perr));
     if (!w->root) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
+        *code = CONNECT_INVALID_ARGUMENT;
+        (void)snprintf(err, errlen, "%s", perr);
         goto fail;
     }
     if (stat(w->root, &st) != 0) {
-        connect_error(req, errno == ENOENT || errno == ENOTDIR ? CONNECT_NOT_FOUND
-                                                               : CONNECT_INTERNAL,
-                      "path '%s' does not exist: %s", w->root, strerror(errno));
+        if (errno == ENOENT || errno == ENOTDIR)
+            *code = CONNECT_NOT_FOUND;
+        (void)snprintf(err, errlen, "path '%s' does not exist: %s", w->root,
+                       strerror(errno));
         goto fail;
     }
     if (!S_ISDIR(st.st_mode)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "path '%s' is not a directory",
-                      w->root);
+        *code = CONNECT_INVALID_ARGUMENT;
+        (void)snprintf(err, errlen, "path '%s' is not a directory", w->root);
         goto fail;
     }
-    if (!json_is_true(json_object_get(msg, "allowNetworkMounts")) && is_network_fs(w->root)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT,
-                      "path '%s' is on a network mount: set allowNetworkMounts to watch it",
-                      w->root);
+    if (!json_is_true(json_object_get(msg, "allowNetworkMounts")) &&
+        is_network_fs(w->root)) {
+        *code = CONNECT_INVALID_ARGUMENT;
+        (void)snprintf(
+            err, errlen,
+            "path '%s' is on a network mount: set allowNetworkMounts to watch it",
+            w->root);
         goto fail;
     }
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0 || add_tree(w, "") != 0) {
-        connect_error(req, errno == ENOSPC ? CONNECT_RESOURCE_EXHAUSTED : CONNECT_INTERNAL,
-                      "cannot watch '%s': %s", w->root, strerror(errno));
+        if (errno == ENOSPC || errno == EMFILE)
+            *code = CONNECT_RESOURCE_EXHAUSTED;
+        (void)snprintf(err, errlen, "cannot watch '%s': %s", w->root, strerror(errno));
         goto fail;
     }
-    w->ev = event_new(evhttp_connection_get_base(evcon), w->fd, EV_READ | EV_PERSIST,
-                      on_inotify, w);
+    w->ev = event_new(base, w->fd, EV_READ | EV_PERSIST, on_inotify, w);
     if (!w->ev || event_add(w->ev, NULL) != 0) {
-        connect_error(req, CONNECT_INTERNAL, "out of memory");
+        (void)snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    w->s = connect_stream_open(req, KEEPALIVE_MSG, connect_request_keepalive_s(req),
-                               watch_gone, w);
-    if (!w->s)
-        goto fail; /* answered */
+    return w;
+fail:
+    fs_watch_free(w);
+    return NULL;
+}
+
+/* ------------------------------------------------------ WatchDir stream */
+
+struct watch_stream {
+    struct connect_stream *s;
+    struct fs_watch *w;
+};
+
+/* The stream went away (client closed, deadline): drop everything. */
+static void stream_gone(struct connect_stream *s, void *arg)
+{
+    struct watch_stream *ws = arg;
+
+    (void)s;
+    fs_watch_free(ws->w);
+    free(ws);
+}
+
+static int stream_emit(json_t *ev, void *arg)
+{
+    struct watch_stream *ws = arg;
+    json_t *msg = json_pack("{s:o}", "filesystem", ev);
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+    json_decref(msg);
+    if (text)
+        connect_stream_send(ws->s, text, strlen(text));
+    free(text);
+    if (connect_stream_backlog(ws->s) > WATCH_MAX_BACKLOG) {
+        struct connect_stream *s = ws->s;
+        fs_watch_free(ws->w);
+        free(ws);
+        connect_stream_end(s, CONNECT_RESOURCE_EXHAUSTED,
+                           "watch client is not reading its events");
+        return -1;
+    }
+    return 0;
+}
+
+void fs_watch_dir(struct evhttp_request *req, json_t *msg, const struct envd_user *u)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct watch_stream *ws = calloc(1, sizeof(*ws));
+    enum connect_code code;
+    char err[512];
+    long timeout;
+
+    if (!ws || !evcon) {
+        free(ws);
+        connect_error(req, CONNECT_INTERNAL, "out of memory");
+        return;
+    }
+    ws->w = fs_watch_new(evhttp_connection_get_base(evcon), msg, u, stream_emit, ws,
+                         &code, err, sizeof(err));
+    if (!ws->w) {
+        free(ws);
+        connect_error(req, code, "%s", err);
+        return;
+    }
+    ws->s = connect_stream_open(req, KEEPALIVE_MSG, connect_request_keepalive_s(req),
+                                stream_gone, ws);
+    if (!ws->s) { /* answered */
+        fs_watch_free(ws->w);
+        free(ws);
+        return;
+    }
     timeout = connect_request_timeout_ms(req);
     if (timeout > 0)
-        connect_stream_set_deadline(w->s, timeout);
+        connect_stream_set_deadline(ws->s, timeout);
     /* The SDK waits for this before it returns the handle. */
-    connect_stream_send(w->s, "{\"start\":{}}", 12);
-    return;
-fail:
-    watch_free(w);
+    connect_stream_send(ws->s, "{\"start\":{}}", 12);
 }

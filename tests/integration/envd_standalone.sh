@@ -5,11 +5,11 @@
 # Prints one "ok - <name>" / "not ok - <name>" line per check; exits non-zero if
 # any failed. Only kills processes it started itself.
 #
-#   tests/integration/envd_standalone.sh        (SAN=1 to test build/san)
+#   tests/integration/envd_standalone.sh        (SAN=1 to test build/san, BIN=dir for another build)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
+if [ -n "${BIN:-}" ]; then :; elif [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
 ENVD=$BIN/cube-envd
 INIT=$BIN/cube-init
 TMP=$(mktemp -d /tmp/envd-test.XXXXXX)
@@ -468,8 +468,73 @@ sleep 0.2
 printf z >"$W/after-close"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
 check "WatchDir: a client going away ends the watch, envd stays healthy" /dev/null test "$code" = 204
-code=$(fs CreateWatcher '{}' "$TMP/f22")
-check "CreateWatcher answers unimplemented" "$TMP/f22" grep -q unimplemented "$TMP/f22"
+# Polled watchers: CreateWatcher / GetWatcherEvents / RemoveWatcher.
+codejsq() { [ "$1" = "$2" ] && jsq "$3" "$4"; }
+PW=$F/polled
+mkdir -p "$PW/deep"
+code=$(fs CreateWatcher "{\"path\":\"$PW\",\"recursive\":true,\"includeEntry\":true}" "$TMP/pw1")
+check "CreateWatcher answers a watcherId" "$TMP/pw1" \
+    sh -c "[ $code = 200 ] && python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))[\"watcherId\"]) >= 8' '$TMP/pw1'"
+WID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("watcherId",""))' "$TMP/pw1" 2>/dev/null)
+mkdir "$PW/deep/new"
+sleep 0.2
+printf a >"$PW/deep/new/f"
+printf b >"$PW/top"
+sleep 0.2
+code=$(fs GetWatcherEvents "{\"watcherId\":\"$WID\"}" "$TMP/pw2")
+check "GetWatcherEvents: events buffered until polled, recursive, new subdirectories" "$TMP/pw2" \
+    codejsq "$code" 200 "$TMP/pw2" '{(e["name"], e["type"]) for e in j["events"]} >= {("deep/new","EVENT_TYPE_CREATE"), ("deep/new/f","EVENT_TYPE_CREATE"), ("deep/new/f","EVENT_TYPE_WRITE"), ("top","EVENT_TYPE_WRITE")}'
+check "GetWatcherEvents: includeEntry adds entries" "$TMP/pw2" \
+    jsq "$TMP/pw2" '[e["entry"]["type"] for e in j["events"] if e["name"] == "deep/new" and "entry" in e] == ["FILE_TYPE_DIRECTORY"]'
+code=$(fs GetWatcherEvents "{\"watcherId\":\"$WID\"}" "$TMP/pw3")
+check "GetWatcherEvents: a poll empties the queue" "$TMP/pw3" \
+    codejsq "$code" 200 "$TMP/pw3" 'j.get("events", []) == []'
+# Overflow: more events than the queue holds (4096) without a poll.
+python3 -c 'import os,sys
+for i in range(4200): open(os.path.join(sys.argv[1], "o%d" % i), "w").close()' "$PW"
+sleep 0.3
+code=$(fs GetWatcherEvents "{\"watcherId\":\"$WID\"}" "$TMP/pw4")
+check "GetWatcherEvents: an overflowed queue is resource_exhausted, not a silent gap" "$TMP/pw4" \
+    sh -c "[ $code = 429 ] && grep -q resource_exhausted '$TMP/pw4' && grep -q 'events were lost' '$TMP/pw4'"
+printf c >"$PW/after"
+sleep 0.2
+code=$(fs GetWatcherEvents "{\"watcherId\":\"$WID\"}" "$TMP/pw5")
+check "GetWatcherEvents: the watcher keeps working after an overflow" "$TMP/pw5" \
+    codejsq "$code" 200 "$TMP/pw5" '[e["name"] for e in j["events"]][:1] == ["after"]'
+code=$(fs RemoveWatcher "{\"watcherId\":\"$WID\"}" "$TMP/pw6")
+check "RemoveWatcher answers {}" "$TMP/pw6" codejsq "$code" 200 "$TMP/pw6" 'j == {}'
+code=$(fs GetWatcherEvents "{\"watcherId\":\"$WID\"}" "$TMP/pw7")
+check "GetWatcherEvents after RemoveWatcher is not_found" "$TMP/pw7" \
+    sh -c "[ $code = 404 ] && grep -q not_found '$TMP/pw7'"
+code=$(fs RemoveWatcher "{\"watcherId\":\"$WID\"}" "$TMP/pw8")
+check "RemoveWatcher twice is not_found" "$TMP/pw8" test "$code" = 404
+code=$(fs GetWatcherEvents '{"watcherId":"nope"}' "$TMP/pw9")
+check "GetWatcherEvents of an unknown id is not_found" "$TMP/pw9" test "$code" = 404
+code=$(fs CreateWatcher "{\"path\":\"$PW/missing\"}" "$TMP/pw10")
+check "CreateWatcher of a missing directory is not_found" "$TMP/pw10" test "$code" = 404
+code=$(fs CreateWatcher "{\"path\":\"$T/file1.txt\"}" "$TMP/pw11")
+check "CreateWatcher of a file is invalid_argument" "$TMP/pw11" test "$code" = 400
+code=$(curl -s -o "$TMP/pw12" -w '%{http_code}' -X POST "$FS/CreateWatcher" -H 'Content-Type: application/json' -d "{\"path\":\"$PW\"}")
+check "CreateWatcher without token is unauthenticated" "$TMP/pw12" test "$code" = 401
+# The watcher table is bounded: create until refused, then clean up.
+: >"$TMP/pw-ids"
+refused=0
+for i in $(seq 140); do
+    code=$(fs CreateWatcher "{\"path\":\"$PW\"}" "$TMP/pw13")
+    if [ "$code" = 200 ]; then
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["watcherId"])' "$TMP/pw13" >>"$TMP/pw-ids"
+    else
+        refused=$code
+        break
+    fi
+done
+check "CreateWatcher: the number of watchers is bounded (resource_exhausted)" "$TMP/pw13" \
+    sh -c "[ $refused = 429 ] && grep -q resource_exhausted '$TMP/pw13'"
+while read -r id; do fs RemoveWatcher "{\"watcherId\":\"$id\"}" /dev/null >/dev/null; done <"$TMP/pw-ids"
+code=$(fs CreateWatcher "{\"path\":\"$PW\"}" "$TMP/pw14")
+check "CreateWatcher works again once watchers are removed" "$TMP/pw14" test "$code" = 200
+code=$(fs NoSuchMethod '{}' "$TMP/f22")
+check "an unknown filesystem method is unimplemented" "$TMP/f22" grep -q unimplemented "$TMP/f22"
 
 # ---------------------------------------------------------------- cube-init
 "$INIT" -- "$ENVD" --listen "127.0.0.1:$((PORT + 1))" >"$TMP/init.log" 2>&1 &
