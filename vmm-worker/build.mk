@@ -16,7 +16,7 @@ BINS += $(WORKER_BIN)
 
 $(WORKER_BIN): $(WORKER_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(WORKER_OBJS) $(COMMON_LIB) -levent -ljansson -lhiredis -lseccomp
+	$(CC) $(LDFLAGS_BASE) -o $@ $(WORKER_OBJS) $(COMMON_LIB) -levent -ljansson -lhiredis -lseccomp -lmnl
 
 # --- unit tests (cmocka, always sanitized) -------------------------------------------
 WORKER_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \

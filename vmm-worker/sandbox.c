@@ -177,7 +177,7 @@ static void release_resources(const char *id, int slot, const char *dir)
     static const char *const sub[] = {"upper", "work", "rootfs", "console.log"};
     size_t i;
 
-    netns_teardown(id, slot);
+    netns_teardown(slot);
     cgroup_destroy(id);
     disk_quota_release(dir);
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
@@ -353,7 +353,7 @@ static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
 {
     struct sandbox *sb = ctx;
 
-    return netns_setup(sb->rec.id, sb->rec.slot, pid, err, errlen);
+    return netns_setup(sb->rec.slot, pid, err, errlen);
 }
 
 static void on_envd_done(int ok, const char *err, void *ctx)

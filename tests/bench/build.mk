@@ -5,3 +5,13 @@ BINS += $(BENCH_BIN)
 $(BENCH_BIN): $(BUILD)/obj/tests/bench/cube-bench.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ -levent -ljansson
+
+# netns-bench: µs per sandbox network setup/teardown (vmm-worker/netns.c), old vs new.
+NETNS_BENCH_BIN := $(BUILD)/bin/netns-bench
+BINS += $(NETNS_BENCH_BIN)
+$(BUILD)/obj/tests/bench/netns_bench.o: CFLAGS_EXTRA := -Ivmm-worker
+
+$(NETNS_BENCH_BIN): $(BUILD)/obj/tests/bench/netns_bench.o $(BUILD)/obj/vmm-worker/netns.o \
+        $(BUILD)/obj/vmm-worker/slots.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(filter %.o,$^) $(COMMON_LIB) -lmnl

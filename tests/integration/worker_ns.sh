@@ -79,11 +79,22 @@ cgroup_dirs() { # every cgroup directory of sandbox $1
 alive() { # pid $1 exists and is not a zombie (an unreaped init of a dead sandbox)
     [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat"
 }
-# nothing_left ID SLOT PID: no trace of the sandbox anywhere on the host.
+netns_ino() { stat -L -c %i "/proc/$1/ns/net" 2>/dev/null; } # netns inode of pid $1
+# netns_held INO: some process or mount (nsfs bind mount) still holds that netns.
+netns_held() {
+    local f
+    grep -q "net:\[$1\]" /proc/self/mountinfo && return 0
+    for f in /proc/[0-9]*/ns/net; do
+        [ "$(stat -L -c %i "$f" 2>/dev/null)" = "$1" ] && return 0
+    done
+    return 1
+}
+# nothing_left ID SLOT PID [NETNS_INO]: no trace of the sandbox anywhere on the host.
 nothing_left() {
-    local id=$1 slot=$2 pid=$3 what=""
-    ip netns list | grep -q "^cube-$id" && what+=" netns"
+    local id=$1 slot=$2 pid=$3 ino=${4:-} what=""
+    ip netns list | grep -q "^cube-$id" && what+=" netns-name"
     [ -e "/run/netns/cube-$id" ] && what+=" netns-file"
+    [ -n "$ino" ] && netns_held "$ino" && what+=" netns"
     ip link show "vh$slot" >/dev/null 2>&1 && what+=" veth"
     [ -n "$(cgroup_dirs "$id")" ] && what+=" cgroups"
     grep -q "$id" /proc/self/mountinfo && what+=" mounts"
@@ -157,14 +168,21 @@ rc_ok "create answers 201 running (${ms} ms)"
 rc_ok "response has address, envdPort, pid"
 [ $(($(echo "$ADDR" | cut -d. -f4) % 4)) = 2 ] && [ "${ADDR%.*.*}" = 100.96 ]
 rc_ok "address is .2 of a 100.96.0.0/16 /30"
-ip netns list | grep -q "^cube-$ID"
-rc_ok "named netns cube-<id> exists"
+NSINO=$(netns_ino "$PID")
+[ -n "$NSINO" ] && [ "$NSINO" != "$(netns_ino $$)" ]
+rc_ok "sandbox has its own netns"
+! ip netns list | grep -q "^cube-$ID" && [ ! -e "/run/netns/cube-$ID" ]
+rc_ok "its netns is not named (no /run/netns bind mount per sandbox)"
 ip -o addr show "vh$SLOT" 2>/dev/null | grep -q "${ADDR%.*}.$((${ADDR##*.} - 1))/30" &&
     ok "host veth vh$SLOT has the .1 address" || not_ok "host veth vh$SLOT has the .1 address"
-[ "$(ip netns exec "cube-$ID" ip -o -4 addr show eth0 | awk '{print $4}')" = "$ADDR/30" ] &&
+[ "$(nsenter -t "$PID" -n ip -o -4 addr show eth0 | awk '{print $4}')" = "$ADDR/30" ] &&
     ok "sandbox eth0 has the .2 address" || not_ok "sandbox eth0 has the .2 address"
-ip netns exec "cube-$ID" ip route | grep -q "^default via ${ADDR%.*}.$((${ADDR##*.} - 1))" &&
+nsenter -t "$PID" -n ip route | grep -q "^default via ${ADDR%.*}.$((${ADDR##*.} - 1)) dev eth0" &&
     ok "default route via the host side" || not_ok "default route via the host side"
+nsenter -t "$PID" -n ip -o link show lo | grep -q '[<,]UP[,>]' && ok "lo is up in the sandbox" ||
+    not_ok "lo is up in the sandbox"
+[ "$(nsenter -t "$PID" -n ip -o link show | grep -c .)" = 2 ]
+rc_ok "the sandbox netns has only lo and eth0"
 dirs=$(cgroup_dirs "$ID")
 check "cgroup directories exist" [ -n "$dirs" ]
 ok_cg=1
@@ -450,7 +468,7 @@ t0=$(date +%s%N)
 wreq DELETE "/sandboxes/$ID"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "DELETE is 204 (${ms} ms)" [ "$CODE" = 204 ]
-check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID"
+check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID" "$NSINO"
 wreq DELETE "/sandboxes/$ID"
 err_ok "second DELETE is 404" 404
 if [ -n "$RPID" ]; then
@@ -464,6 +482,7 @@ ID2=$(rid)
 wreq POST /sandboxes -d "{\"sandboxID\":\"$ID2\",\"templateID\":\"$TPL\"}"
 PID2=$(echo "$BODY" | jq -r .pid)
 SLOT2=$(slot_of "$(echo "$BODY" | jq -r .address)")
+NSINO2=$(netns_ino "$PID2")
 check "second sandbox created" [ "$CODE" = 201 ]
 kill -KILL "$PID2"
 for _ in $(seq 40); do
@@ -472,7 +491,7 @@ for _ in $(seq 40); do
     sleep 0.05
 done
 check "worker notices init exiting and forgets the sandbox" [ "$CODE" = 404 ]
-check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2"
+check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2" "$NSINO2"
 [ -n "$RPID" ] && check "redis: dead sandbox removed" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID2")" = 0 ]
 
 # ---- SIGTERM keeps sandboxes; --teardown-all removes them -----------------------------
@@ -480,12 +499,13 @@ ID3=$(rid)
 wreq POST /sandboxes -d "{\"sandboxID\":\"$ID3\",\"templateID\":\"$TPL\"}"
 PID3=$(echo "$BODY" | jq -r .pid)
 SLOT3=$(slot_of "$(echo "$BODY" | jq -r .address)")
+NSINO3=$(netns_ino "$PID3")
 stop_worker TERM
 check "worker SIGTERM leaves the sandbox running" alive "$PID3"
 check "worker removes its socket on exit" [ ! -e "$SOCK" ]
 "$WORKER" --teardown-all --state-dir "$STATE" --cgroup-name "$CG" >>"$T/worker.log" 2>&1
 check "--teardown-all exits 0" [ $? = 0 ]
-check "nothing is left after --teardown-all" nothing_left "$ID3" "$SLOT3" "$PID3"
+check "nothing is left after --teardown-all" nothing_left "$ID3" "$SLOT3" "$PID3" "$NSINO3"
 check "--teardown-all removes the parent cgroups" [ -z "$(ls -d /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" 2>/dev/null)" ]
 
 finish
