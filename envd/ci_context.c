@@ -25,6 +25,12 @@
 
 #define KEEPALIVE_S 5
 #define INTERRUPT_GRACE_S 5
+/* Backpressure: past OUT_HIGH bytes unsent to the client, stop reading the
+ * kernel's pipes (the code then blocks writing its output); resume once the
+ * client has taken all but OUT_LOW. The pipes hold 64 KiB each, so memory
+ * per execution stays near OUT_HIGH plus one event line. */
+#define OUT_HIGH (1u << 20)
+#define OUT_LOW (256u << 10)
 
 struct ci_exec {
     struct ci_exec *next;
@@ -37,6 +43,8 @@ struct ci_exec {
     json_t *env_vars;
     char *token;
     int running;
+    int throttled;                      /* the kernel is paused for us */
+    struct evbuffer_cb_entry *drain_cb; /* on the connection's output */
 };
 
 struct ci_ctx {
@@ -74,6 +82,40 @@ static void exec_free(struct ci_exec *e)
     free(e);
 }
 
+static struct evbuffer *exec_output(struct ci_exec *e)
+{
+    return bufferevent_get_output(evhttp_connection_get_bufferevent(e->evcon));
+}
+
+static void exec_throttle(struct ci_exec *e, int on);
+
+static void output_drained(struct evbuffer *b, const struct evbuffer_cb_info *info,
+                           void *arg)
+{
+    if (info->n_deleted && evbuffer_get_length(b) <= OUT_LOW)
+        exec_throttle(arg, 0);
+}
+
+/* Pause (on) or resume the kernel on behalf of its current execution. */
+static void exec_throttle(struct ci_exec *e, int on)
+{
+    struct ci_ctx *c = e->ctx;
+
+    if (e->throttled == on)
+        return;
+    if (on) {
+        e->drain_cb = evbuffer_add_cb(exec_output(e), output_drained, e);
+        if (!e->drain_cb)
+            return; /* cannot be told about the drain: keep reading */
+    } else if (e->drain_cb) {
+        evbuffer_remove_cb_entry(exec_output(e), e->drain_cb);
+        e->drain_cb = NULL;
+    }
+    e->throttled = on;
+    if (c && c->cur == e && c->k)
+        ci_kernel_pause(c->k, on);
+}
+
 /* Send one line (takes it). */
 static void exec_send(struct ci_exec *e, char *line)
 {
@@ -84,6 +126,8 @@ static void exec_send(struct ci_exec *e, char *line)
         evhttp_send_reply_chunk(e->req, e->buf);
         evbuffer_drain(e->buf, evbuffer_get_length(e->buf));
         event_add(e->keepalive_ev, &tv);
+        if (e->running && evbuffer_get_length(exec_output(e)) > OUT_HIGH)
+            exec_throttle(e, 1);
     }
     free(line);
 }
@@ -92,6 +136,7 @@ static void exec_send(struct ci_exec *e, char *line)
 static void exec_finish(struct ci_exec *e)
 {
     if (e->req) {
+        exec_throttle(e, 0);
         exec_send(e, ci_line_simple("end_of_execution"));
         evhttp_connection_set_closecb(e->evcon, NULL, NULL);
         evhttp_send_reply_end(e->req);
@@ -120,6 +165,8 @@ static void exec_closecb(struct evhttp_connection *evcon, void *arg)
     struct ci_ctx *c = e->ctx;
 
     (void)evcon;
+    /* Nobody reads any more: let the code run (its output is dropped). */
+    exec_throttle(e, 0);
     if (evhttp_request_get_connection(e->req) == NULL)
         evhttp_send_reply_end(e->req);
     e->req = NULL;
@@ -138,6 +185,8 @@ static void end_current(struct ci_ctx *c, const char *name, const char *value)
 {
     struct ci_exec *e = c->cur;
 
+    if (e)
+        exec_throttle(e, 0); /* while it is still current: resumes the kernel */
     c->cur = NULL;
     event_del(c->grace_ev);
     if (!e)

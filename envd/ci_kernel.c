@@ -433,6 +433,20 @@ void ci_kernel_drain(struct ci_kernel *k)
     }
 }
 
+void ci_kernel_pause(struct ci_kernel *k, int paused)
+{
+    struct event *evs[3] = {k->out.ev, k->err.ev, k->ev_ev};
+
+    for (int i = 0; i < 3; i++) {
+        if (!evs[i])
+            continue;
+        if (paused)
+            event_del(evs[i]);
+        else
+            event_add(evs[i], NULL);
+    }
+}
+
 static void kernel_gone(struct ci_kernel *k)
 {
     const struct ci_kernel_ops *ops = k->ops;

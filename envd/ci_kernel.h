@@ -49,6 +49,10 @@ void ci_kernel_interrupt(struct ci_kernel *k);
 /* Read whatever output is already in the pipes (call before reporting the
  * end of an execution, so output written before "done" goes with it). */
 void ci_kernel_drain(struct ci_kernel *k);
+/* Stop (paused = 1) or resume reading the code's output and the driver's
+ * events. While paused, the pipes fill and the code blocks in write(): the
+ * backpressure for a client that reads slowly. */
+void ci_kernel_pause(struct ci_kernel *k, int paused);
 /* SIGKILL the process group, close everything, free. No callbacks. */
 void ci_kernel_kill(struct ci_kernel *k);
 /* Reap exited children (SIGCHLD). */

@@ -5,11 +5,11 @@
 # "not ok - <name>" line per check; exits non-zero if any failed. Only kills
 # processes it started itself.
 #
-#   tests/integration/ci_standalone.sh        (SAN=1 to test build/san)
+#   tests/integration/ci_standalone.sh        (SAN=1 to test build/san, BIN=dir for another build)
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
+if [ -n "${BIN:-}" ]; then :; elif [ "${SAN:-0}" = 1 ]; then BIN=$ROOT/build/san/bin; else BIN=$ROOT/build/bin; fi
 CI=$BIN/cube-ci
 ENVD=$BIN/cube-envd
 INIT=$BIN/cube-init
@@ -124,6 +124,22 @@ exec_ci s3 '{"code":"\"abc\""}'
 check "string results lose one pair of quotes" "$TMP/s3" has "$TMP/s3" '"text":"abc"'
 exec_ci s4 '{"code":"y = 5"}'
 check "no main result for a statement" "$TMP/s4" hasnt "$TMP/s4" '"type":"result"'
+
+# ---------------------------------------------------------------- backpressure
+# 192 MiB of stdout to a client that stalls for 3 s: cube-ci must stop reading
+# the kernel's pipe (the code blocks) instead of buffering the output.
+rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$CI_PID/status")
+python3 "$ROOT/tests/integration/ci_slow_reader.py" 127.0.0.1 "$PORT" "$CI_PID" 192 3 >"$TMP/bp" 2>&1
+read -r rss_st xc xe xend <<<"$(sed -E 's/[a-z_]+=//g' "$TMP/bp")"
+check "backpressure: all 192 MiB of output arrive, end_of_execution last" "$TMP/bp" \
+    test "${xc:-0}" = "${xe:-1}" -a "${xend:-0}" = 1
+# ASan's quarantine keeps freed memory resident, so the bound is for plain builds.
+if [ "${SAN:-0}" != 1 ]; then
+    check "backpressure: cube-ci stays small while the client stalls (${rss0} kB -> ${rss_st} kB)" "$TMP/bp" \
+        test "${rss_st:-999999}" -lt $((rss0 + 16384))
+fi
+exec_ci bp2 '{"code":"print(\"still here\")"}'
+check "backpressure: the context runs the next execution" "$TMP/bp2" has "$TMP/bp2" '"text":"still here\n"'
 
 # ---------------------------------------------------------------- streaming
 curl -sN -X POST "$B/execute" \
