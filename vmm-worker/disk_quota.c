@@ -81,10 +81,19 @@ int disk_quota_enforced(void)
     return enforced;
 }
 
-/* Run mkfs and wait for it. The child is cloned with no exit signal: a caller that
- * ignores SIGCHLD (the spawners do, to have sandbox inits reaped by the kernel) would
- * otherwise lose its exit status to auto-reaping. */
-static int run_mkfs(char *const argv[], char *err, int errlen)
+/* 1 if the image starts with an ext4 superblock (magic 0xEF53 at byte 1080). */
+static int has_ext4_magic(int fd)
+{
+    unsigned char m[2];
+
+    return pread(fd, m, sizeof(m), 1080) == (ssize_t)sizeof(m) && m[0] == 0x53 &&
+           m[1] == 0xEF;
+}
+
+/* Run mkfs on image_fd's file and wait for it. A caller that ignores SIGCHLD (the
+ * spawners do, so the kernel reaps sandbox inits) loses every child's exit status to
+ * auto-reaping; then the superblock mkfs should have written is the verdict. */
+static int run_mkfs(char *const argv[], int image_fd, char *err, int errlen)
 {
     struct clone_args ca;
     char out[512];
@@ -129,14 +138,20 @@ static int run_mkfs(char *const argv[], char *err, int errlen)
     }
     close(pipefd[0]);
     out[got] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    /* Returns once mkfs has exited, reaped by us or (ECHILD) by the kernel. */
     while (waitpid(pid, &status, __WALL) < 0) {
+        if (errno == ECHILD) {
+            status = -1;
+            break;
+        }
         if (errno != EINTR) {
             snprintf(err, (size_t)errlen, "wait for mkfs: %s", strerror(errno));
             return -1;
         }
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        out[strcspn(out, "\n")] = '\0';
+    if ((status != -1 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) ||
+        !has_ext4_magic(image_fd)) {
         snprintf(err, (size_t)errlen, "mkfs failed (status %d): %s", status, out);
         return -1;
     }
@@ -255,7 +270,7 @@ static int apply(const char *dir, int size_mb, char *err, int errlen)
         return -1;
     /* No journal: the layer does not outlive its sandbox, so crash consistency buys
      * nothing, and the journal would take part of the size. */
-    if (run_mkfs(argv, err, errlen) < 0) {
+    if (run_mkfs(argv, fd, err, errlen) < 0) {
         close(fd);
         return -1;
     }
