@@ -80,7 +80,8 @@ start_worker() {
     say "starting cube-worker ($CUBE_RUN/worker.sock)"
     setsid "$CUBE_BUILD/bin/cube-worker" --socket "$CUBE_RUN/worker.sock" \
         --state-dir "$CUBE_STATE" --run-dir "$CUBE_RUN" --redis "unix:$CUBE_RUN/redis.sock" \
-        --bin-dir "$CUBE_BUILD/bin" </dev/null >>"$CUBE_LOG/worker.log" 2>&1 &
+        --bin-dir "$CUBE_BUILD/bin" ${CUBE_WORKER_CAPACITY:+--capacity "$CUBE_WORKER_CAPACITY"} \
+        </dev/null >>"$CUBE_LOG/worker.log" 2>&1 &
     echo $! >"$CUBE_RUN/worker.pid"
     wait_for cube-worker 30 worker_health
     ensure_group

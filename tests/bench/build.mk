@@ -2,7 +2,8 @@
 BENCH_BIN := $(BUILD)/bin/cube-bench
 BINS += $(BENCH_BIN)
 
-$(BENCH_BIN): $(BUILD)/obj/tests/bench/cube-bench.o
+$(BENCH_BIN): $(BUILD)/obj/tests/bench/cube-bench.o $(BUILD)/obj/tests/bench/bench_cycle.o \
+        $(BUILD)/obj/tests/bench/bench_report.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ -levent -ljansson
 

@@ -1,43 +1,127 @@
 #!/usr/bin/env bash
-# report.sh results.jsonl: render docs/benchmarks.md from one bench run's results.
+# report.sh results.jsonl [profile.md]: render docs/benchmarks.md from one bench run.
 set -euo pipefail
-R=$1
-cube_ced1=$(jq -s '[.[] | select(.system=="cube" and .mode=="create-exec-delete" and .concurrency==1)][0].p50_ms // 0' "$R")
+R=$1 PROFILE=${2:-}
+# q FILTER: the first value FILTER yields over the results (0 when none).
+q() { jq -s "[.[] | $1] | map(select(. != null)) | .[0] // 0" "$R"; }
+cube() { q "select(.system==\"cube\" and .mode==\"$1\" and (.concurrency // 1)==$2) | $3"; }
+r1() { jq -n "$1 * 10 | round / 10"; }
+r2() { jq -n "$1 * 100 | round / 100"; }
+verdict() { if [ "$(jq -n "$1")" = true ]; then echo met; else echo missed; fi; }
+
+ced1=$(cube create-exec-delete 1 .p50_ms)
+c50p50=$(cube create-only 50 .p50_ms) c50p99=$(cube create-only 50 .p99_ms)
+c50avg=$(cube create-only 50 .avg_ms) c50p95=$(cube create-only 50 .p95_ms)
+c1p50=$(cube create-only 1 .p50_ms)
+tput=$(cube create-delete 50 .throughput_per_s)
+runc=$(q 'select(.system=="runc") | .p50_ms')
+sdk=$(q 'select(.system=="cube+e2b-sdk") | .p50_ms')
+dn=$(q 'select(.mode=="density") | .count') dok=$(q 'select(.mode=="density") | .answered')
+dmem=$(q 'select(.mode=="density") | .host_mib_per_sandbox')
+runc_ratio=$(jq -n --argjson a "$runc" --argjson b "$ced1" 'if $b > 0 then $a / $b else 0 end')
+
 cat <<MD
 # Benchmarks
 
-Produced by \`make bench\` (tests/bench/run.sh) on $(date -u +%Y-%m-%d): $(nproc) cores,
-$(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r), cgroup $( [ -f /sys/fs/cgroup/cgroup.controllers ] && echo v2 || echo v1 ),
-no KVM. Every figure below comes from the same run; times in ms. Ratios are to Cube's
-create-exec-delete p50 at concurrency 1 (${cube_ced1} ms): a ratio above 1 means the
-peer is slower than Cube.
+Produced by \`make bench\` (tests/bench/run.sh) on $(date -u +%Y-%m-%d): $(nproc) cores
+($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB,
+kernel $(uname -r), cgroup $([ -f /sys/fs/cgroup/cgroup.controllers ] && echo v2 || echo v1),
+$([ -e /dev/kvm ] && echo KVM || echo "no KVM"). Every figure below comes from the same run; times in ms. Ratios are to
+Cube's create-exec-delete p50 at concurrency 1 ($(r1 "$ced1") ms): a ratio above 1 means
+the peer is slower than Cube. Regenerate with \`make bench\` (\`BENCH_N\`,
+\`CUBE_BENCH_DENSITY\` change the counts); the raw results are in build/bench/.
 
-## Cube (cube-bench, E2B REST + envd Connect, no SDK)
+## Targets
+
+| target | this run | verdict |
+|---|---|---|
+| create p50 ≤ 5 ms at 50 concurrent | $(r1 "$c50p50") ms | $(verdict "$c50p50 > 0 and $c50p50 <= 5") |
+| create p99 ≤ 25 ms at 50 concurrent | $(r1 "$c50p99") ms | $(verdict "$c50p99 > 0 and $c50p99 <= 25") |
+| create-exec-delete p50 ≤ 10 ms | $(r1 "$ced1") ms | $(verdict "$ced1 > 0 and $ced1 <= 10") |
+| ≥ 10× faster than \`runc run\` for the same \`echo\` | $(r2 "$runc_ratio")× | $(verdict "$runc_ratio >= 10") |
+| ≥ 500 sandboxes/s create-delete (50 concurrent) | $(r1 "$tput")/s | $(verdict "$tput >= 500") |
+| ≤ 1.5 MiB per idle sandbox (host memory) | $dmem MiB | $(verdict "$dn > 0 and $dmem > 0 and $dmem <= 1.5") |
+| 2,000 idle sandboxes on one node | $dok of $dn answered | $(if [ "$dn" -lt 2000 ]; then echo "not measured (run with CUBE_BENCH_DENSITY=2000)"; else verdict "$dok >= 2000"; fi) |
+
+## Create latency (cube-bench, E2B REST + envd Connect, no SDK)
 
 | mode | concurrency | ok | errors | min | avg | p50 | p95 | p99 | max | per s |
 |---|---|---|---|---|---|---|---|---|---|---|
 MD
-jq -r 'select(.system=="cube") | "| \(.mode) | \(.concurrency) | \(.ok) | \(.errors) | \(.min_ms|floor) | \(.avg_ms|floor) | \(.p50_ms|floor) | \(.p95_ms|floor) | \(.p99_ms|floor) | \(.max_ms|floor) | \(.throughput_per_s|floor) |"' "$R"
+jq -r 'select(.system=="cube" and (.mode|test("^create"))) | "| \(.mode) | \(.concurrency) | \(.ok) | \(.errors) | \(.min_ms*10|round/10) | \(.avg_ms*10|round/10) | \(.p50_ms*10|round/10) | \(.p95_ms*10|round/10) | \(.p99_ms*10|round/10) | \(.max_ms*10|round/10) | \(.throughput_per_s|floor) |"' "$R"
+cat <<'MD'
+
+Where a create-exec-delete cycle spends its time (p50 of each phase, as the client sees it):
+
+| concurrency | create | exec (`echo ready`) | delete |
+|---|---|---|---|
+MD
+jq -r 'select(.system=="cube" and .mode=="create-exec-delete") | "| \(.concurrency) | \(.series.create.p50_ms*10|round/10) | \(.series.exec.p50_ms*10|round/10) | \(.series.delete.p50_ms*10|round/10) |"' "$R"
 cat <<MD
+
+![create latency distributions](benchmarks-create.png)
+
+Cumulative distributions of the create and create-exec-delete latencies above, of the
+SDK cycle and of the peers' \`echo ready\` starts (log time axis).
 
 ## Through the e2b SDK, and peers on the same rootfs
 
 | system | what | ok | errors | min | avg | p50 | p95 | p99 | max | p50 / Cube |
 |---|---|---|---|---|---|---|---|---|---|---|
 MD
-jq -r --argjson c "$cube_ced1" 'select(.system!="cube" and .note==null) | "| \(.system) | \(.mode) | \(.ok) | \(.errors) | \((.min_ms//0)*10|floor/10) | \((.avg_ms//0)*10|floor/10) | \((.p50_ms//0)*10|floor/10) | \((.p95_ms//0)*10|floor/10) | \((.p99_ms//0)*10|floor/10) | \((.max_ms//0)*10|floor/10) | \(if $c > 0 then ((.p50_ms//0) / $c * 100 | floor / 100) else "-" end) |"' "$R"
+jq -r --argjson c "$ced1" 'select(.system!="cube" and .note==null) | "| \(.system) | \(.mode) | \(.ok) | \(.errors) | \((.min_ms//0)*10|round/10) | \((.avg_ms//0)*10|round/10) | \((.p50_ms//0)*10|round/10) | \((.p95_ms//0)*10|round/10) | \((.p99_ms//0)*10|round/10) | \((.max_ms//0)*10|round/10) | \(if $c > 0 then ((.p50_ms//0) / $c * 100 | round / 100) else "-" end) |"' "$R"
 jq -r 'select(.note!=null) | "\n\(.system): \(.note)"' "$R"
+cat <<MD
+
+## Published anchors next to this run
+
+| figure | published | Cube, this run |
+|---|---|---|
+| CubeSandbox cold start | < 60 ms | create p50 $(r1 "$c1p50") ms (concurrency 1) |
+| CubeSandbox at 50 concurrent, avg / p95 / p99 | 67 / 90 / 137 ms (96 cores) | $(r1 "$c50avg") / $(r1 "$c50p95") / $(r1 "$c50p99") ms (2 cores) |
+| CubeSandbox peak creation rate | 181–210 sandboxes/s | $(r1 "$tput")/s (create-delete, 50 concurrent) |
+| E2B create → run → kill through the SDK | ~150 ms | $(r1 "$sdk") ms (e2b SDK against Cube) |
+| \`runc run\` \`echo ready\`, this host | — | $(r1 "$runc") ms, $(r2 "$runc_ratio")× Cube's create-exec-delete |
+
+The published figures are other people's hardware; only the ratios to the peers
+measured above come from the same run.
+
+## Density
+MD
+jq -r 'select(.mode=="density") |
+"
+\(.created) idle sandboxes created (\(.create.throughput_per_s // 0 | floor)/s at concurrency \(.create.concurrency // 0), create p50 \(.create.p50_ms // 0 | floor) ms, p99 \(.create.p99_ms // 0 | floor) ms), \(.processes) processes inside them.
+
+| measure | total | per sandbox |
+|---|---|---|
+| host memory (MemAvailable before − after) | \(.host_delta_mib) MiB | \(.host_mib_per_sandbox) MiB |
+| sandboxes'"'"' parent cgroup (memory usage, page cache included) | \(.cgroup_delta_mib) MiB | \(.cgroup_mib_per_sandbox) MiB |
+| summed PSS of the in-sandbox processes | \(.pss_mib) MiB | \(.pss_mib_per_sandbox) MiB |
+| summed RSS of the in-sandbox processes (shared pages counted each time) | — | \(.rss_mib_per_sandbox) MiB |
+
+Still answering envd \u0060/health\u0060 through the router: **\(.answered) of \(.created)** (p50 \(.health_p50_ms*10|round/10) ms, p99 \(.health_p99_ms*10|round/10) ms). Deleted: \(.deleted).
+After deleting them all: host memory \(.host_after_delete_mib) MiB and cgroup \(.cgroup_after_delete_mib) MiB from the starting point; left behind: \(.left.state_dirs) state dirs, \(.left.netns) network namespaces, \(.left.listed) sandboxes the worker still lists, \(.left.processes) processes."' "$R"
 cat <<'MD'
 
-Published anchors (not measured here): CubeSandbox < 60 ms cold start, 67 / 90 / 137 ms
-avg / p95 / p99 at 50 concurrent on 96 cores, 181–210 sandboxes/s peak; E2B ~150 ms.
+Method: tests/bench/density.sh waits until the host is idle (two seconds under 15 %
+CPU) before each reading; PSS sums /proc/<pid>/smaps_rollup over every process in each
+sandbox's memory cgroup (found from the sandbox's init pid). The host figure includes
+everything the sandboxes cost outside their cgroups (worker state, veths, netns, kernel
+objects); on a shared host it also catches other people's work, so it is an upper bound.
 
-## Targets and where this run stands
+## Pause / resume, routing, exec, files
 
-The targets (create p50 ≤ 5 ms and p99 ≤ 25 ms at 50 concurrent, create-exec-delete
-p50 ≤ 10 ms, ≥ 10× faster than `runc run`, ≥ 500 sandboxes/s, ≤ 1.5 MiB per idle
-sandbox) need the warm pool and netlink networking, which are not built yet: today a
-create clones namespaces, mounts the overlay and runs two `ip -batch` processes
-synchronously (~25 ms of worker time), which serialises concurrent creates on the
-worker's event loop. Density and pause/resume sections come with those issues.
+| what | n | p50 | p95 | p99 | max |
+|---|---|---|---|---|---|
 MD
+jq -r 'select(.system=="cube" and (.mode=="resume" or .mode=="route" or .mode=="exec")) |
+  .mode as $m | .series | to_entries[] | "| \($m): \(.key) | \(.value.n) | \(.value.p50_ms*100|round/100) | \(.value.p95_ms*100|round/100) | \(.value.p99_ms*100|round/100) | \(.value.max_ms*100|round/100) |"' "$R"
+jq -r 'select(.system=="cube" and .mode=="route") | "\nRouted request overhead: the same `GET /health` to envd through the router takes \(.series.routed.p50_ms*100|round/100) ms at p50 against \(.series.direct.p50_ms*100|round/100) ms straight to the sandbox address, \((.series.routed.p50_ms / (if .series.direct.p50_ms > 0 then .series.direct.p50_ms else 1 end))*10|round/10)× (+\((.series.routed.p50_ms - .series.direct.p50_ms)*100|round/100) ms)."' "$R"
+jq -r 'select(.system=="cube" and .mode=="resume") | "Resume is `POST /sandboxes/{id}/connect` on a paused sandbox (cgroup freezer thaw) until its answer; first-request is the first routed envd call after it."' "$R"
+jq -r 'select(.system=="cube" and .mode=="files") | "\nFile transfer through envd `/files` (\(.bytes / 1048576) MiB, octet-stream, \(.ok) rounds):\n\n| direction | p50 ms | MB/s at p50 |\n|---|---|---|\n" + ([.series | to_entries[] | "| \(.key) | \(.value.p50_ms*10|round/10) | \(.value.mb_per_s) |"] | join("\n"))' "$R"
+# The profile belongs to the page whenever a latency or throughput target is missed.
+slow=$(jq -n "$c50p50 > 5 or $c50p99 > 25 or $ced1 > 10 or $runc_ratio < 10 or $tput < 500")
+if [ -n "$PROFILE" ] && [ -s "$PROFILE" ] && [ "$slow" = true ]; then
+    printf '\n## Where the time goes (targets missed above)\n\n'
+    cat "$PROFILE"
+fi

@@ -1,36 +1,72 @@
 #!/usr/bin/env bash
 # make bench: bring the stack up (normal build) and measure, in one run, Cube and its
-# peers on this host; write docs/benchmarks.md. Never part of make test.
+# peers on this host; write docs/benchmarks.md and docs/benchmarks-create.png. Never
+# part of make test.
+#   BENCH_N=100              cycles per latency measurement
+#   CUBE_BENCH_DENSITY=500   idle sandboxes for the density section (thousands work:
+#                            the worker's --capacity is raised to fit, see below)
+#   KEEP=1                   leave the stack running afterwards
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SAN=0
 . "$ROOT/deploy/lib.sh"
 N=${BENCH_N:-100}
+DENSITY=${CUBE_BENCH_DENSITY:-500}
 OUT="$ROOT/build/bench"
-mkdir -p "$OUT"
+rm -rf "$OUT/samples"
+mkdir -p "$OUT/samples"
 : >"$OUT/results.jsonl"
 
+# Bench-only settings, applied to a freshly started stack: the per-key API rate limit
+# (100 r/s by default) would throttle the load itself, and the worker's capacity
+# (1000 by default) must hold the density run plus a margin for warm sandboxes.
+export CUBE_API_RATE=100000 CUBE_API_BURST=100000
+[ $((DENSITY + 256)) -gt 1000 ] && export CUBE_WORKER_CAPACITY=$((DENSITY + 256))
+# gnuplot draws the chart; installed here only, make run does not need it.
+command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends gnuplot-nox >/dev/null || say "gnuplot-nox not installed: no chart"
+
+bash "$ROOT/deploy/stop.sh" >"$OUT/stop.log" 2>&1
 bash "$ROOT/deploy/run.sh" >"$OUT/run.log" 2>&1 || { tail -20 "$OUT/run.log"; die "make run failed"; }
 . "$ROOT/.cube/env"
 BENCH="$ROOT/build/bin/cube-bench"
+export BENCH
 
 record() { tee -a "$OUT/results.jsonl"; }
-run_cube() { # mode concurrency count
-    say "cube: $1, concurrency $2, $3 cycles"
-    "$BENCH" --mode "$1" -c "$2" -n "$3" --warmup "$2" --json | sed "s/^{/{\"system\":\"cube\",/" | record
+run_cube() { # mode concurrency count [cube-bench options]
+    local mode=$1 c=$2 n=$3
+    shift 3
+    say "cube: $mode, concurrency $c, $n cycles"
+    "$BENCH" --mode "$mode" -c "$c" -n "$n" --warmup "$c" --json "$@" 2>>"$OUT/bench.err" |
+        sed "s/^{/{\"system\":\"cube\",/" | record
 }
 
-for c in 1 10 50; do run_cube create-only "$c" "$N"; done
-for c in 1 10 50; do run_cube create-exec-delete "$c" "$N"; done
+# 1. create, create-exec-delete at concurrency 1, 10, 50 (raw samples for the chart).
+for c in 1 10 50; do run_cube create-only "$c" "$N" --samples "$OUT/samples/cube create c=$c.txt"; done
+for c in 1 10 50; do
+    run_cube create-exec-delete "$c" "$N" --samples "$OUT/samples/cube create-exec-delete c=$c.txt"
+done
 run_cube create-delete 50 "$N"
+# 5. pause/resume, routed vs direct, envd exec, file transfer.
 run_cube exec 1 "$N"
+run_cube resume 1 "$((N / 2 > 10 ? N / 2 : 10))"
+run_cube route 1 "$((N * 5))"
+run_cube files 1 10 --file-mb 16
 
+# 2. the same cycle through the real e2b SDK.
 say "e2b SDK: 30 sequential create -> echo ready -> kill"
 (cd "$ROOT/tests/sdk" && { [ -d node_modules/e2b ] || npm ci --no-audit --no-fund >/dev/null 2>&1; } &&
-    SDK_DIR="$ROOT/tests/sdk" node "$ROOT/tests/bench/sdk_cycle.mjs" 30) |
+    SDK_DIR="$ROOT/tests/sdk" SDK_SAMPLES="$OUT/samples/e2b SDK cycle.txt" \
+        node "$ROOT/tests/bench/sdk_cycle.mjs" 30) |
     sed 's/^{/{"system":"cube+e2b-sdk",/' | record
 
-# Peers: the same `echo ready` on the same rootfs (Cube's base template).
+# 4. density, then where the time goes.
+say "density: $DENSITY idle sandboxes"
+bash "$ROOT/tests/bench/density.sh" "$DENSITY" "$OUT" | record
+say "profile: create-exec-delete at concurrency 10 under perf"
+bash "$ROOT/tests/bench/profile.sh" "$OUT"
+
+# 3. peers: the same `echo ready` on the same rootfs (Cube's base template).
 missing=()
 for p in bubblewrap runc crun; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -45,18 +81,26 @@ jq --arg r "$rootfs" '.root = {path: $r, readonly: true} | .process.terminal = f
     .process.args = ["/bin/echo", "ready"]' "$bundle/config.json" >"$bundle/c.json" && mv "$bundle/c.json" "$bundle/config.json"
 say "peers: runc, crun, bwrap ($N starts each)"
 if command -v runc >/dev/null; then
-    bash "$ROOT/tests/bench/peer_time.sh" "runc run" "$N" runc run --bundle "$bundle" "cube-bench-runc-$$" | sed 's/^{/{"system":"runc",/' | record
+    PEER_SAMPLES="$OUT/samples/runc run.txt" bash "$ROOT/tests/bench/peer_time.sh" "runc run" "$N" \
+        runc run --bundle "$bundle" "cube-bench-runc-$$" | sed 's/^{/{"system":"runc",/' | record
 fi
 if command -v crun >/dev/null && ! why=$(crun run --bundle "$bundle" "cube-bench-crun-probe-$$" 2>&1 >/dev/null); then
     jq -cn --arg why "$why" '{system:"crun",mode:"crun run",ok:0,errors:0,note:("does not run on this host: " + $why)}' | record
 elif command -v crun >/dev/null; then
-    bash "$ROOT/tests/bench/peer_time.sh" "crun run" "$N" crun run --bundle "$bundle" "cube-bench-crun-$$" | sed 's/^{/{"system":"crun",/' | record
+    PEER_SAMPLES="$OUT/samples/crun run.txt" bash "$ROOT/tests/bench/peer_time.sh" "crun run" "$N" \
+        crun run --bundle "$bundle" "cube-bench-crun-$$" | sed 's/^{/{"system":"crun",/' | record
 fi
 if command -v bwrap >/dev/null; then
-    bash "$ROOT/tests/bench/peer_time.sh" "bwrap" "$N" bwrap --ro-bind "$rootfs" / --proc /proc --dev /dev \
-        --unshare-all --die-with-parent /bin/echo ready | sed 's/^{/{"system":"bwrap",/' | record
+    PEER_SAMPLES="$OUT/samples/bwrap.txt" bash "$ROOT/tests/bench/peer_time.sh" "bwrap" "$N" \
+        bwrap --ro-bind "$rootfs" / --proc /proc --dev /dev --unshare-all --die-with-parent \
+        /bin/echo ready | sed 's/^{/{"system":"bwrap",/' | record
 fi
 
-bash "$ROOT/tests/bench/report.sh" "$OUT/results.jsonl" >"$ROOT/docs/benchmarks.md"
+if command -v gnuplot >/dev/null; then
+    bash "$ROOT/tests/bench/chart.sh" "$OUT/samples" "$ROOT/docs/benchmarks-create.png" ||
+        say "chart failed"
+fi
+bash "$ROOT/tests/bench/report.sh" "$OUT/results.jsonl" "$OUT/profile.md" >"$ROOT/docs/benchmarks.md"
 say "report written to docs/benchmarks.md"
+[ "${KEEP:-0}" = 1 ] || bash "$ROOT/deploy/stop.sh" >>"$OUT/stop.log" 2>&1
 cat "$ROOT/docs/benchmarks.md"

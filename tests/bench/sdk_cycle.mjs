@@ -23,6 +23,11 @@ for (let i = 0; i < n; i++) {
   }
 }
 lat.sort((a, b) => a - b);
+// SDK_SAMPLES=FILE: the sorted latencies (ms), one a line, for the chart.
+if (process.env.SDK_SAMPLES) {
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(process.env.SDK_SAMPLES, lat.map((v) => v.toFixed(3)).join('\n') + '\n');
+}
 const p = (q) => (lat.length ? lat[Math.min(lat.length - 1, Math.round((q / 100) * (lat.length - 1)))] : 0);
 const avg = lat.reduce((a, b) => a + b, 0) / (lat.length || 1);
 console.log(JSON.stringify({ mode: 'sdk-create-exec-delete', count: n, ok: lat.length, errors,
