@@ -489,6 +489,7 @@ void cube_sb_record_from_pairs(const char *const *kv, size_t n, cube_sb_record_t
         F(state),      F(started_at),  F(end_at),       F(cpu),      F(mem_mb),
         F(disk_mb),    F(metadata),    F(client_id),    F(envd_version),
         F(auto_pause), F(auto_resume), F(allow_internet), F(network),
+        F(traffic_token),
 #undef F
     };
 
@@ -508,6 +509,20 @@ void cube_sb_record_from_pairs(const char *const *kv, size_t n, cube_sb_record_t
 char *cube_json_sandbox(const char *sandbox_id, const char *template_id, const char *alias,
                         const char *client_id, const char *envd_version, const char *token)
 {
+    return cube_json_sandbox_ex(sandbox_id, template_id, alias, client_id, envd_version, token,
+                                NULL);
+}
+
+int cube_network_private_traffic(const json_t *network)
+{
+    return json_is_object(network) &&
+           json_is_false(json_object_get(network, "allowPublicTraffic"));
+}
+
+char *cube_json_sandbox_ex(const char *sandbox_id, const char *template_id, const char *alias,
+                           const char *client_id, const char *envd_version, const char *token,
+                           const char *traffic_token)
+{
     json_t *o = json_object();
     if (o == NULL)
         return NULL;
@@ -518,7 +533,8 @@ char *cube_json_sandbox(const char *sandbox_id, const char *template_id, const c
     json_object_set_new(o, "clientID", json_string(client_id && *client_id ? client_id : "cube"));
     json_object_set_new(o, "envdVersion", json_string(envd_version_or_default(envd_version)));
     json_object_set_new(o, "envdAccessToken", token ? json_string(token) : json_null());
-    json_object_set_new(o, "trafficAccessToken", json_null());
+    json_object_set_new(o, "trafficAccessToken",
+                        traffic_token ? json_string(traffic_token) : json_null());
     json_object_set_new(o, "domain", json_null());
     return dump_and_free(o);
 }

@@ -106,7 +106,7 @@ char *cube_json_router_error(const char *sandbox_id, const char *msg, int code);
 typedef struct {
     const char *id, *template_id, *alias, *node, *addr, *state, *started_at, *end_at,
         *cpu, *mem_mb, *disk_mb, *metadata, *client_id, *envd_version, *auto_pause,
-        *auto_resume, *allow_internet, *network;
+        *auto_resume, *allow_internet, *network, *traffic_token;
 } cube_sb_record_t;
 
 /* Fill rec from a flat field/value array (HGETALL order). Pointers alias kv. */
@@ -115,6 +115,12 @@ void cube_sb_record_from_pairs(const char *const *kv, size_t n, cube_sb_record_t
 /* Create (201) response: the E2B Sandbox object. */
 char *cube_json_sandbox(const char *sandbox_id, const char *template_id, const char *alias,
                         const char *client_id, const char *envd_version, const char *token);
+/* The same with trafficAccessToken (NULL: null). */
+char *cube_json_sandbox_ex(const char *sandbox_id, const char *template_id, const char *alias,
+                           const char *client_id, const char *envd_version, const char *token,
+                           const char *traffic_token);
+/* 1 when a create's network object has allowPublicTraffic: false. */
+int cube_network_private_traffic(const json_t *network);
 /* ListedSandbox object (new reference). */
 json_t *cube_json_listed(const cube_sb_record_t *rec);
 /* SandboxDetail text (GET one); token is the envd access token. */

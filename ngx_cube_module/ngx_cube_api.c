@@ -14,6 +14,7 @@
 #include "ngx_cube_module.h"
 #include "cube_gw.h"
 #include "ngx_cube_op.h"
+#include "ngx_cube_shm.h"
 
 #include "cube_hash.h"
 #include "cube_id.h"
@@ -95,6 +96,23 @@ ngx_int_t ngx_cube_envd_token(ngx_cube_main_conf_t *mcf, const char *sandbox_id,
 {
     if (cube_hmac_sha256_hex(mcf->secret.data, mcf->secret.len, sandbox_id,
                              ngx_strlen(sandbox_id), out) != 0) {
+        return NGX_ERROR;
+    }
+    return NGX_OK;
+}
+
+ngx_int_t ngx_cube_traffic_token(ngx_cube_main_conf_t *mcf, const char *sandbox_id,
+                                 char *out)
+{
+    char msg[CUBE_GW_ID_MAX + 32];
+    size_t n = ngx_strlen(sandbox_id);
+
+    if (n > CUBE_GW_ID_MAX) {
+        return NGX_ERROR;
+    }
+    ngx_memcpy(msg, "sandbox-traffic-", 16);
+    ngx_memcpy(msg + 16, sandbox_id, n);
+    if (cube_hmac_sha256_hex(mcf->secret.data, mcf->secret.len, msg, 16 + n, out) != 0) {
         return NGX_ERROR;
     }
     return NGX_OK;
@@ -353,6 +371,30 @@ ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *metho
     return rc;
 }
 
+/* The same for the worker of op->node (looked up in Redis first). */
+ngx_int_t op_node_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
+                         const char *path)
+{
+    ngx_cube_worker_call_t *call;
+    ngx_int_t rc;
+
+    call = ngx_palloc(op->pool, sizeof(*call));
+    if (call == NULL) {
+        return NGX_ERROR;
+    }
+    call->op = op;
+    call->step = step;
+    /* for error messages: the node stands for its worker */
+    op->worker_addr.data = (u_char *) op->node;
+    op->worker_addr.len = ngx_strlen(op->node);
+    rc = ngx_cube_node_call(op->mcf, op->node, method, path, op->mcf->worker_timeout,
+                            op_worker_cb, call);
+    if (rc == NGX_OK) {
+        op->pending++;
+    }
+    return rc;
+}
+
 static void step_worker_ignore(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t status,
                                u_char *body, size_t len)
 {
@@ -390,6 +432,15 @@ void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc)
     case NGX_CUBE_WORKER_EBADRESP:
         op_error(op, NGX_HTTP_BAD_GATEWAY, "Sandbox worker sent an invalid response");
         break;
+    case NGX_CUBE_WORKER_EREDIS:
+        op_redis_down(op);
+        break;
+    case NGX_CUBE_WORKER_ENODE:
+        ngx_snprintf((u_char *) msg, sizeof(msg),
+                     "Service unavailable: sandbox worker unavailable (node %s is unknown)%Z",
+                     op->node);
+        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE, msg);
+        break;
     default:
         ngx_snprintf((u_char *) msg, sizeof(msg),
                      "Service unavailable: sandbox worker unavailable (%V)%Z", &op->worker_addr);
@@ -399,6 +450,21 @@ void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc)
 }
 
 /* ================================================================ reply helpers */
+
+/* The reply of an update guarded by EXISTS (1 / 0): 1 when it was applied, else the
+ * request is answered (503, or 404: killed meanwhile) and 0 returned. */
+int op_updated(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return 0;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        op_not_found(op);
+        return 0;
+    }
+    return 1;
+}
 
 int reply_is_array(redisReply *r)
 {
@@ -500,6 +566,9 @@ static char *op_create_extra(ngx_cube_op_t *op, const char *net, const char *cpu
     if (net) {
         json_object_set_new(o, "network", json_string(net));
     }
+    if (cube_network_private_traffic(op->create.network)) {
+        json_object_set_new(o, "traffic_token", json_string("1"));
+    }
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (s) {
@@ -591,6 +660,9 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     if (net) {
         KV("network", net);
     }
+    if (cube_network_private_traffic(op->create.network)) {
+        KV("traffic_token", "1"); /* the router asks for the traffic token */
+    }
 #undef KV
 
     op->create_extra = op_create_extra(op, net, cpu, mem, disk);
@@ -631,6 +703,7 @@ static void step_create_hset(ngx_cube_op_t *op, redisReply *reply)
 
 static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply)
 {
+    char traffic[CUBE_SHA256_HEX_LEN + 1];
     char *s;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
@@ -642,8 +715,15 @@ static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply)
         op_event(op, "created", op->sandbox_id, "api", md ? md : "{}");
         free(md);
     }
-    s = cube_json_sandbox(op->sandbox_id, op->template_id, op->alias, op->node,
-                          op->envd_version, op->token);
+    if (cube_network_private_traffic(op->create.network)
+        && ngx_cube_traffic_token(op->mcf, op->sandbox_id, traffic) != NGX_OK)
+    {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "token generation failed");
+        return;
+    }
+    s = cube_json_sandbox_ex(op->sandbox_id, op->template_id, op->alias, op->node,
+                             op->envd_version, op->token,
+                             cube_network_private_traffic(op->create.network) ? traffic : NULL);
     if (s == NULL) {
         op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
@@ -788,6 +868,12 @@ static void op_start_create(ngx_cube_op_t *op)
         return;
     }
     op->create_parsed = 1;
+    /* E2B: v1 needs secure for private traffic (v2 is always secure). */
+    if (!v2 && cube_network_private_traffic(op->create.network) && op->create.secure != 1) {
+        op_error(op, NGX_HTTP_BAD_REQUEST,
+                 "network.allowPublicTraffic=false requires secure=true");
+        return;
+    }
     if (op->mcf->place_script.len == 0) {
         op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR,
                  "Sandbox creation is not configured (no cube_placement_script)");
@@ -899,6 +985,8 @@ static void step_delete_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
         return;
     }
     op->worker_killed = (status >= 200 && status < 300);
+    /* No nginx worker routes to it any more (others: within the cache TTL). */
+    ngx_cube_route_cache_drop((u_char *) op->m.id, ngx_strlen(op->m.id));
     argv[0] = "DEL";
     argv[1] = op_key(op, "cube:sb:", op->m.id, "");
     if (argv[1] == NULL || op_redis(op, step_delete_del, 2, argv) != NGX_OK) {
@@ -906,40 +994,11 @@ static void step_delete_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     }
 }
 
-static void step_delete_addr(ngx_cube_op_t *op, redisReply *reply)
-{
-    char msg[256];
-    const char *addr = reply_str(reply);
-    char *path;
-    ngx_int_t rc;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (addr == NULL || *addr == '\0') {
-        ngx_snprintf((u_char *) msg, sizeof(msg),
-                     "Service unavailable: sandbox worker unavailable (node %s is unknown)%Z",
-                     op->node);
-        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE, msg);
-        return;
-    }
-    op->worker_addr.len = ngx_strlen(addr);
-    op->worker_addr.data = (u_char *) op_strdup(op, addr, op->worker_addr.len);
-    path = op_key(op, "/sandboxes/", op->m.id, "");
-    if (op->worker_addr.data == NULL || path == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    rc = op_worker(op, step_delete_worker, "DELETE", path, NULL, op->mcf->worker_timeout);
-    if (rc != NGX_OK) {
-        op_worker_failed(op, NGX_CUBE_WORKER_ECONNECT);
-    }
-}
-
 static void step_delete_lookup(ngx_cube_op_t *op, redisReply *reply)
 {
-    const char *node, *argv[3];
+    const char *node;
+    char *path;
+    ngx_int_t rc;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR || !reply_is_array(reply)) {
         op_redis_down(op);
@@ -951,11 +1010,15 @@ static void step_delete_lookup(ngx_cube_op_t *op, redisReply *reply)
         return;
     }
     ngx_cpystrn((u_char *) op->node, (u_char *) node, sizeof(op->node));
-    argv[0] = "HGET";
-    argv[1] = op_key(op, "cube:node:", op->node, "");
-    argv[2] = "addr";
-    if (argv[1] == NULL || op_redis(op, step_delete_addr, 3, argv) != NGX_OK) {
-        op_redis_down(op);
+    path = op_key(op, "/sandboxes/", op->m.id, "");
+    if (path == NULL) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    rc = op_node_worker(op, step_delete_worker, "DELETE", path);
+    if (rc != NGX_OK) {
+        op_worker_failed(op, rc == NGX_DECLINED ? NGX_CUBE_WORKER_EREDIS
+                                                : NGX_CUBE_WORKER_ECONNECT);
     }
 }
 
@@ -969,16 +1032,11 @@ static const char ngx_cube_set_if_exists[] =
 
 static void step_timeout_set(ngx_cube_op_t *op, redisReply *reply)
 {
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
+    if (!op_updated(op, reply)) {
         return;
     }
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        op_not_found(op);
-        return;
-    }
-    op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
     op_event(op, "timeout", op->m.id, "api", NULL); /* the new end time, for records */
+    op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
 }
 
 static ngx_int_t op_set_end_at(ngx_cube_op_t *op, ngx_cube_step_pt step)
@@ -1021,16 +1079,20 @@ static void op_connect_respond(ngx_cube_op_t *op)
 
 void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
 {
-    char token[CUBE_SHA256_HEX_LEN + 1];
+    char token[CUBE_SHA256_HEX_LEN + 1], traffic[CUBE_SHA256_HEX_LEN + 1];
+    int private_traffic = op->rec.traffic_token && ngx_strcmp(op->rec.traffic_token, "1") == 0;
     char *s;
 
-    if (ngx_cube_envd_token(op->mcf, op->m.id, token) != NGX_OK) {
+    if (ngx_cube_envd_token(op->mcf, op->m.id, token) != NGX_OK
+        || (private_traffic && ngx_cube_traffic_token(op->mcf, op->m.id, traffic) != NGX_OK))
+    {
         op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "token generation failed");
         return;
     }
-    s = cube_json_sandbox(op->m.id, op->rec.template_id ? op->rec.template_id : "",
-                          op->rec.alias, op->rec.client_id ? op->rec.client_id : op->rec.node,
-                          op->rec.envd_version, token);
+    s = cube_json_sandbox_ex(op->m.id, op->rec.template_id ? op->rec.template_id : "",
+                             op->rec.alias,
+                             op->rec.client_id ? op->rec.client_id : op->rec.node,
+                             op->rec.envd_version, token, private_traffic ? traffic : NULL);
     if (s == NULL) {
         op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
@@ -1042,16 +1104,11 @@ void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
 
 static void step_connect_extend(ngx_cube_op_t *op, redisReply *reply)
 {
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
+    if (!op_updated(op, reply)) {
         return;
     }
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        op_not_found(op);
-        return;
-    }
-    op_connect_respond(op);
     op_event(op, "timeout", op->m.id, "connect", NULL);
+    op_connect_respond(op);
 }
 
 static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)
@@ -1072,7 +1129,7 @@ static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)
     if (op->rec.state && ngx_strcmp(op->rec.state, "paused") == 0) {
         /* Connect resumes: same id, same token, processes and memory kept. */
         op->resuming = 1;
-        op_start_action(op, "resume");
+        op_start_action(op, "/resume");
         return;
     }
     if (op->m.route == CUBE_ROUTE_RESUME) {

@@ -2,6 +2,7 @@
  * deprecated /resume) and metrics (GET /sandboxes/{id}/metrics) operations. See
  * ngx_cube_api.c for how an op runs. */
 #include "ngx_cube_op.h"
+#include "ngx_cube_shm.h"
 
 #include "cube_hash.h"
 #include "cube_id.h"
@@ -18,12 +19,7 @@ static const char ngx_cube_hset_if_exists[] =
 
 static void step_action_recorded(ngx_cube_op_t *op, redisReply *reply)
 {
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        op_not_found(op); /* killed meanwhile */
+    if (!op_updated(op, reply)) {
         return;
     }
     if (op->resuming) {
@@ -55,6 +51,9 @@ static void step_action_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
         op_error(op, (status >= 400 && status <= 599) ? status : NGX_HTTP_BAD_GATEWAY, msg);
         return;
     }
+    if (!op->resuming) {
+        ngx_cube_route_cache_drop((u_char *) op->m.id, ngx_strlen(op->m.id));
+    }
     argv[argc++] = "EVAL";
     argv[argc++] = ngx_cube_hset_if_exists;
     argv[argc++] = "1";
@@ -72,40 +71,12 @@ static void step_action_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     }
 }
 
-static void step_action_addr(ngx_cube_op_t *op, redisReply *reply)
-{
-    const char *addr = reply_str(reply);
-    char *path;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        op_redis_down(op);
-        return;
-    }
-    if (addr == NULL || *addr == '\0') {
-        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE,
-                 "Service unavailable: the sandbox's worker is unknown");
-        return;
-    }
-    op->worker_addr.len = ngx_strlen(addr);
-    op->worker_addr.data = (u_char *) op_strdup(op, addr, op->worker_addr.len);
-    path = op_key(op, "/sandboxes/", op->m.id, op->resuming ? "/resume" : "/pause");
-    if (op->worker_addr.data == NULL || path == NULL) {
-        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return;
-    }
-    if (op_worker(op, step_action_worker, "POST", path, NULL, op->mcf->worker_timeout)
-        != NGX_OK)
-    {
-        op_worker_failed(op, NGX_CUBE_WORKER_ECONNECT);
-    }
-}
-
 /* op->rec holds the record: ask its node's worker to pause or resume it. */
 void op_start_action(ngx_cube_op_t *op, const char *action)
 {
-    const char *argv[3];
+    ngx_int_t rc;
+    char *path;
 
-    (void) action;
     if (op->rec.node == NULL || *op->rec.node == '\0'
         || ngx_strlen(op->rec.node) >= sizeof(op->node))
     {
@@ -113,11 +84,15 @@ void op_start_action(ngx_cube_op_t *op, const char *action)
         return;
     }
     ngx_cpystrn((u_char *) op->node, (u_char *) op->rec.node, sizeof(op->node));
-    argv[0] = "HGET";
-    argv[1] = op_key(op, "cube:node:", op->node, "");
-    argv[2] = "addr";
-    if (argv[1] == NULL || op_redis(op, step_action_addr, 3, argv) != NGX_OK) {
-        op_redis_down(op);
+    path = op_key(op, "/sandboxes/", op->m.id, action);
+    if (path == NULL) {
+        op_error(op, NGX_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    rc = op_node_worker(op, step_action_worker, "POST", path);
+    if (rc != NGX_OK) {
+        op_worker_failed(op, rc == NGX_DECLINED ? NGX_CUBE_WORKER_EREDIS
+                                                : NGX_CUBE_WORKER_ECONNECT);
     }
 }
 
@@ -147,7 +122,7 @@ static void step_pause_lookup(ngx_cube_op_t *op, redisReply *reply)
                  "The sandbox is still transitioning. Try again in a moment.");
         return;
     }
-    op_start_action(op, "pause");
+    op_start_action(op, "/pause");
 }
 
 void op_start_pause(ngx_cube_op_t *op)

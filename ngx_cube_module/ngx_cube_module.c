@@ -56,6 +56,18 @@
  *     Sandbox timeout when a v2 create (POST /v2/sandboxes) omits "timeout". v1
  *     (POST /sandboxes) keeps E2B's default of 15 s.
  *
+ * cube_route_cache_slots <n>;
+ *     context: http. Default: 16384. 0 turns the cache off.
+ *     Entries of the router's route cache in shared memory (about 100 bytes each,
+ *     rounded down to a multiple of 4): sandbox id -> address, shared by all workers.
+ *
+ * cube_route_cache_ttl <time>;
+ *     context: http. Default: 100ms.
+ *     How long a route read from Redis is used without asking again: the longest a
+ *     sandbox killed or paused elsewhere (another gateway, cube-scheduler) stays
+ *     reachable through this gateway. Kills and pauses made through this gateway
+ *     drop the entry at once.
+ *
  * cube_api [@named_location];
  *     context: location. Content handler for the E2B REST API:
  *       GET /health (no auth), POST /sandboxes, POST /v2/sandboxes,
@@ -73,6 +85,7 @@
  * Variables: $cube_upstream, $cube_sandbox_id, $cube_sandbox_port.
  */
 #include "ngx_cube_module.h"
+#include "ngx_cube_shm.h"
 
 #include <openssl/sha.h>
 
@@ -119,6 +132,12 @@ static ngx_command_t ngx_cube_commands[] = {
     {ngx_string("cube_default_timeout"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_num_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_cube_main_conf_t, default_timeout), NULL},
+    {ngx_string("cube_route_cache_slots"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_num_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_cube_main_conf_t, route_cache_slots), NULL},
+    {ngx_string("cube_route_cache_ttl"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_cube_main_conf_t, route_cache_ttl), NULL},
     {ngx_string("cube_api"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1,
      ngx_cube_api_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("cube_router"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, ngx_cube_router_set,
@@ -165,6 +184,8 @@ static void *ngx_cube_create_main_conf(ngx_conf_t *cf)
     mcf->worker_max_response = NGX_CONF_UNSET_SIZE;
     mcf->api_max_body = NGX_CONF_UNSET;
     mcf->default_timeout = NGX_CONF_UNSET;
+    mcf->route_cache_slots = NGX_CONF_UNSET;
+    mcf->route_cache_ttl = NGX_CONF_UNSET_MSEC;
     ngx_cube_api_used = 0;
     return mcf;
 }
@@ -232,6 +253,13 @@ static char *ngx_cube_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"cube_default_timeout\" must be 1..86400");
         return NGX_CONF_ERROR;
     }
+    ngx_conf_init_value(mcf->route_cache_slots, 16384);
+    ngx_conf_init_msec_value(mcf->route_cache_ttl, 100);
+    if (mcf->route_cache_slots < 0 || mcf->route_cache_slots > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"cube_route_cache_slots\" must be 0..16777216");
+        return NGX_CONF_ERROR;
+    }
+    mcf->route_cache_slots &= ~(ngx_int_t) 3;
     if (mcf->worker_max_response < 4096) {
         mcf->worker_max_response = 4096;
     }
@@ -454,6 +482,13 @@ static ngx_int_t ngx_cube_postconfiguration(ngx_conf_t *cf)
     if (ngx_cube_api_used && mcf->place_script.len == 0) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "no \"cube_placement_script\": sandbox creation will fail");
+    }
+
+    if (ngx_cube_shm_add(cf, (ngx_uint_t) mcf->route_cache_slots,
+                         mcf->route_cache_slots ? mcf->route_cache_ttl : 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);

@@ -30,6 +30,8 @@ typedef struct {
     size_t worker_max_response;
     off_t api_max_body;            /* largest API request body */
     ngx_int_t default_timeout;     /* v2 create default (s) */
+    ngx_int_t route_cache_slots;   /* shared route cache entries, 0 = off */
+    ngx_msec_t route_cache_ttl;
 } ngx_cube_main_conf_t;
 
 typedef struct {
@@ -61,6 +63,8 @@ void ngx_cube_redis_shutdown(void);
 #define NGX_CUBE_WORKER_ECONNECT 1   /* connect failed / refused / no socket: 503 */
 #define NGX_CUBE_WORKER_ETIMEDOUT 2  /* 504 */
 #define NGX_CUBE_WORKER_EBADRESP 3   /* malformed / truncated response: 502 */
+#define NGX_CUBE_WORKER_EREDIS 4     /* node call: Redis not reachable: 503 */
+#define NGX_CUBE_WORKER_ENODE 5      /* node call: the node has no address: 503 */
 
 /* rc is one of NGX_CUBE_WORKER_*; on OK, status and body (valid only during the call)
  * hold the worker's answer. */
@@ -76,6 +80,13 @@ ngx_int_t ngx_cube_worker_request(ngx_cube_main_conf_t *mcf, ngx_str_t *addr,
                                   size_t body_len, ngx_msec_t timeout, ngx_log_t *log,
                                   ngx_cube_worker_cb_pt cb, void *data);
 
+/* Call the worker of a node (its address from cube:node:<node>): HGET, then
+ * ngx_cube_worker_request. NGX_OK: cb comes later, exactly once (rc may also be
+ * EREDIS / ENODE); NGX_DECLINED: Redis unreachable now; NGX_ERROR: bad args / memory. */
+ngx_int_t ngx_cube_node_call(ngx_cube_main_conf_t *mcf, const char *node, const char *method,
+                             const char *path, ngx_msec_t timeout, ngx_cube_worker_cb_pt cb,
+                             void *data);
+
 /* ------------------------------------------------------------ shared helpers */
 
 /* Send a complete JSON response (body copied). Returns what the output filter returns. */
@@ -85,6 +96,10 @@ ngx_int_t ngx_cube_send_json(ngx_http_request_t *r, ngx_uint_t status, const cha
 ngx_table_elt_t *ngx_cube_find_header(ngx_http_request_t *r, const char *name, size_t len);
 /* The envd access token for a sandbox id: out holds 65 bytes. */
 ngx_int_t ngx_cube_envd_token(ngx_cube_main_conf_t *mcf, const char *sandbox_id, char *out);
+/* The traffic access token (network.allowPublicTraffic = false): 65 bytes,
+ * hex(HMAC-SHA256(secret, "sandbox-traffic-" + id)). */
+ngx_int_t ngx_cube_traffic_token(ngx_cube_main_conf_t *mcf, const char *sandbox_id,
+                                 char *out);
 
 ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r);

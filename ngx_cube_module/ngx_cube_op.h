@@ -22,7 +22,9 @@
 #define op_key ngx_cube_op_key
 #define op_worker ngx_cube_op_worker
 #define op_worker_failed ngx_cube_op_worker_failed
+#define op_node_worker ngx_cube_op_node_worker
 #define reply_is_array ngx_cube_reply_is_array
+#define op_updated ngx_cube_op_updated
 #define reply_str ngx_cube_reply_str
 #define op_copy_pairs ngx_cube_op_copy_pairs
 #define op_not_found ngx_cube_op_not_found
@@ -75,8 +77,8 @@ struct ngx_cube_op_s {
     char token[CUBE_SHA256_HEX_LEN + 1];
     char sb_addr[64];
     int64_t started_ms;
-
     char *create_extra;          /* JSON of the record fields for the created event */
+
     /* set-timeout / connect */
     long long timeout;
     char end_at[32];
@@ -114,8 +116,11 @@ void op_event(ngx_cube_op_t *op, const char *type, const char *id, const char *r
 char *op_key(ngx_cube_op_t *op, const char *prefix, const char *id, const char *suffix);
 ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
                     const char *path, const char *body, ngx_msec_t timeout);
+ngx_int_t op_node_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
+                         const char *path);
 void op_worker_failed(ngx_cube_op_t *op, ngx_int_t rc);
 int reply_is_array(redisReply *r);
+int op_updated(ngx_cube_op_t *op, redisReply *reply);
 const char *reply_str(redisReply *r);
 char **op_copy_pairs(ngx_cube_op_t *op, redisReply *reply, size_t *n);
 void op_not_found(ngx_cube_op_t *op);

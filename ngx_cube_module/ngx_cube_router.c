@@ -9,18 +9,30 @@
  *   502 {"sandboxId","message":"The sandbox was not found","code":502} for unknown,
  *   killed or not running sandboxes, 503 when Redis cannot be reached.
  *
+ * Route cache: a running sandbox's route is kept in shared memory for
+ * cube_route_cache_ttl (ngx_cube_shm.c), so most requests need no Redis round trip.
+ *
+ * Traffic token: a sandbox created with network.allowPublicTraffic = false only takes
+ * requests to its non-envd ports that carry e2b-traffic-access-token (or
+ * cube-traffic-access-token) = hex(HMAC-SHA256(secret, "sandbox-traffic-" + id)); 403
+ * JSON otherwise. The SDK's envd traffic (49983) carries none and needs none.
+ *
  * Auto-resume: a paused sandbox created with autoResume is resumed by the request
- * that finds it paused (the request waits): the worker thaws it, the record becomes
- * running again, then the request is proxied. Concurrent requests all ask the node's
- * worker, which serialises them: one thaws, the others get 409 "already running",
- * which they take as success, so a burst costs one resume.
+ * that finds it paused (the request waits). One request takes the Redis lock
+ * cube:resume:<id> (SET NX PX, shared by all nginx workers and gateways) and asks the
+ * worker to thaw it, then marks the record running and drops the lock; the others
+ * look again every 10 ms until the record is running. A burst costs one resume.
  *
  * The route state is kept in a request-pool cleanup entry rather than in the module
  * ctx, because nginx clears module contexts on every named-location jump (and the
  * `error_page 502 504 = @cube_port_closed` jump must still see the variables). */
 #include "ngx_cube_module.h"
+#include "ngx_cube_shm.h"
 #include "cube_gw.h"
+#include "cube_hash.h"
 #include "cube_time.h"
+
+#include <openssl/crypto.h>
 
 #define ROUTE_NEW 0
 #define ROUTE_WAITING 1
@@ -39,14 +51,23 @@ typedef struct {
     ngx_cube_route_t *rt;
     ngx_pool_cleanup_t *cln;
     ngx_cube_main_conf_t *mcf;
-    /* auto-resume: the sandbox's address and node, its worker's address */
+    /* auto-resume: the sandbox's address and node, the resume lock's owner value */
     char addr[64];
     char node[64];
-    char worker_addr[512];
-    ngx_str_t worker;
+    char owner[48];
+    ngx_event_t timer;            /* next look while another request resumes */
+    ngx_msec_t deadline;
+    unsigned inflight:1;          /* a Redis or worker callback will come */
+    unsigned locked:1;            /* this request holds the resume lock */
+    unsigned waited:1;
 } ngx_cube_route_wait_t;
 
 static const char ngx_cube_router_ct[] = "application/json; charset=utf-8";
+
+static const char *reply_field(redisReply *e)
+{
+    return e->type == REDIS_REPLY_STRING ? e->str : NULL;
+}
 
 static void ngx_cube_route_state_cln(void *data)
 {
@@ -114,20 +135,76 @@ static ngx_int_t ngx_cube_router_fail(ngx_http_request_t *r, ngx_cube_route_t *r
     return NGX_DONE;
 }
 
-static void ngx_cube_route_wait_gone(void *data)
-{
-    ngx_cube_route_wait_t *w = data;
+/* ---------------------------------------------------------------- traffic token */
 
-    w->r = NULL; /* the Redis callback frees w */
+/* NULL when the request may reach the port, else the 403 message. The token is only
+ * asked for non-envd ports (the SDK sends none to envd) of sandboxes created with
+ * network.allowPublicTraffic = false. */
+static const char *ngx_cube_router_token_refusal(ngx_http_request_t *r, ngx_cube_route_t *rt,
+                                                 ngx_cube_main_conf_t *mcf,
+                                                 ngx_uint_t private_traffic)
+{
+    char want[CUBE_SHA256_HEX_LEN + 1];
+    ngx_table_elt_t *h;
+
+    if (!private_traffic || (rt->port.len == 5 && ngx_strncmp(rt->port.data, "49983", 5) == 0)) {
+        return NULL;
+    }
+    h = ngx_cube_find_header(r, "e2b-traffic-access-token", 24);
+    if (h == NULL) {
+        h = ngx_cube_find_header(r, "cube-traffic-access-token", 25);
+    }
+    if (h == NULL || h->value.len == 0) {
+        return "Sandbox is secured with traffic access token. Token header "
+               "'e2b-traffic-access-token' is missing";
+    }
+    if (ngx_cube_traffic_token(mcf, (const char *) rt->sandbox_id.data, want) != NGX_OK
+        || h->value.len != CUBE_SHA256_HEX_LEN
+        || CRYPTO_memcmp(h->value.data, want, CUBE_SHA256_HEX_LEN) != 0)
+    {
+        return "Sandbox is secured with traffic access token. Token header "
+               "'e2b-traffic-access-token' is invalid";
+    }
+    return NULL;
 }
 
-/* The request is gone or answered: free w, and disarm its cleanup if r lives. */
+/* ---------------------------------------------------------------- waiting requests */
+
+static void ngx_cube_route_release_lock(ngx_cube_route_wait_t *w);
+
 static void ngx_cube_route_wait_free(ngx_cube_route_wait_t *w)
 {
     if (w->r) {
         w->cln->handler = NULL;
     }
+    if (w->timer.timer_set) {
+        ngx_del_timer(&w->timer);
+    }
+    if (w->locked) {
+        ngx_cube_route_release_lock(w);
+    }
     ngx_free(w);
+}
+
+static void ngx_cube_route_wait_gone(void *data)
+{
+    ngx_cube_route_wait_t *w = data;
+
+    w->r = NULL;
+    if (!w->inflight) { /* only a timer to stop; else the callback frees w */
+        ngx_cube_route_wait_free(w);
+    }
+}
+
+/* A callback came back: 1 when the request still waits for it, else w is freed. */
+static int ngx_cube_route_back(ngx_cube_route_wait_t *w)
+{
+    w->inflight = 0;
+    if (w->r == NULL) {
+        ngx_cube_route_wait_free(w);
+        return 0;
+    }
+    return 1;
 }
 
 static void ngx_cube_route_answer(ngx_cube_route_wait_t *w, ngx_uint_t status,
@@ -146,28 +223,49 @@ static void ngx_cube_route_answer(ngx_cube_route_wait_t *w, ngx_uint_t status,
     ngx_http_run_posted_requests(c);
 }
 
+static void ngx_cube_route_redis_down(ngx_cube_route_wait_t *w)
+{
+    ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
+                          "Service unavailable: state store (Redis) is not reachable");
+}
+
+/* rt->upstream = addr:port (request pool). */
+static ngx_int_t ngx_cube_route_set_upstream(ngx_http_request_t *r, ngx_cube_route_t *rt,
+                                             const u_char *addr, size_t len)
+{
+    u_char *p;
+
+    rt->upstream.data = ngx_pnalloc(r->pool, len + 1 + rt->port.len);
+    if (rt->upstream.data == NULL) {
+        return NGX_ERROR;
+    }
+    p = ngx_cpymem(rt->upstream.data, addr, len);
+    *p++ = ':';
+    p = ngx_cpymem(p, rt->port.data, rt->port.len);
+    rt->upstream.len = p - rt->upstream.data;
+    rt->phase = ROUTE_DONE;
+    rt->result = NGX_DECLINED;
+    return NGX_OK;
+}
+
 /* Route to addr:port and let the phases continue (proxy_pass). */
 static void ngx_cube_route_proceed(ngx_cube_route_wait_t *w, const char *addr)
 {
     ngx_http_request_t *r = w->r;
     ngx_connection_t *c = r->connection;
     ngx_cube_route_t *rt = w->rt;
-    u_char *p;
+    ngx_int_t rc;
 
-    rt->upstream.data = ngx_pnalloc(r->pool, ngx_strlen(addr) + 1 + rt->port.len);
-    if (rt->upstream.data == NULL) {
-        ngx_cube_route_wait_free(w);
+    /* addr may live in w: use it before w goes */
+    rc = ngx_cube_route_set_upstream(r, rt, (const u_char *) addr, ngx_strlen(addr));
+    ngx_cube_route_wait_free(w);
+    if (rc != NGX_OK) {
         rt->phase = ROUTE_DONE;
         rt->result = NGX_DONE;
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         ngx_http_run_posted_requests(c);
         return;
     }
-    p = ngx_sprintf(rt->upstream.data, "%s:%V", addr, &rt->port);
-    rt->upstream.len = p - rt->upstream.data;
-    rt->phase = ROUTE_DONE;
-    rt->result = NGX_DECLINED;
-    ngx_cube_route_wait_free(w);
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
 }
@@ -176,37 +274,87 @@ static void ngx_cube_router_ignore_cb(redisReply *reply, void *data)
 {
 }
 
+/* Fire and forget; argv strings NUL-terminated. */
+static void ngx_cube_router_send(ngx_cube_main_conf_t *mcf, int argc, const char **argv)
+{
+    size_t lens[16];
+    int i;
+
+    for (i = 0; i < argc && i < 16; i++) {
+        lens[i] = ngx_strlen(argv[i]);
+    }
+    (void) ngx_cube_redis_command(mcf, ngx_cube_router_ignore_cb, NULL, argc, argv, lens);
+}
+
+/* ---------------------------------------------------------------- auto-resume */
+
+/* The resume lock, across nginx workers and gateways: one request per paused sandbox
+ * asks its worker to resume it, the others look again every few ms until it runs.
+ * KEYS = {cube:sb:<id>, cube:resume:<id>}, ARGV = {owner, lock ttl ms}. */
+static const char ngx_cube_router_lock_script[] =
+    "local st = redis.call('HGET', KEYS[1], 'state') "
+    "if not st then return 'gone' end "
+    "if st == 'running' then return 'running' end "
+    "if st == 'paused' and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) "
+    "then return 'mine' end "
+    "return 'wait'";
+
+static const char ngx_cube_router_unlock_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+    "return 0";
+
 static const char ngx_cube_router_resumed_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then "
     "redis.call('HSET', KEYS[1], 'state', 'running', 'end_at', ARGV[1]) return 1 end "
     "return 0";
 
+#define NGX_CUBE_RESUME_POLL_MS 10
+
+static void ngx_cube_route_release_lock(ngx_cube_route_wait_t *w)
+{
+    const char *argv[5];
+    char key[96];
+
+    w->locked = 0;
+    ngx_snprintf((u_char *) key, sizeof(key), "cube:resume:%V%Z", &w->rt->sandbox_id);
+    argv[0] = "EVAL";
+    argv[1] = ngx_cube_router_unlock_script;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = w->owner;
+    ngx_cube_router_send(w->mcf, 5, argv);
+}
+
+static void ngx_cube_route_try_lock(ngx_cube_route_wait_t *w);
+
 static void ngx_cube_router_resumed_cb(redisReply *reply, void *data)
 {
     ngx_cube_route_wait_t *w = data;
 
-    if (w->r == NULL) {
-        ngx_free(w);
+    if (!ngx_cube_route_back(w)) {
         return;
     }
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
         ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
         return;
     }
-    ngx_cube_route_proceed(w, w->addr);
+    ngx_cube_route_proceed(w, w->addr); /* releases the lock */
 }
 
 static void ngx_cube_router_worker_cb(void *data, ngx_int_t rc, ngx_uint_t status,
                                       u_char *body, size_t body_len)
 {
     ngx_cube_route_wait_t *w = data;
-    const char *argv[14];
-    size_t lens[14];
+    const char *argv[16];
+    size_t lens[5];
     char key[96], end_at[32], now[24];
     int i;
 
-    if (w->r == NULL) {
-        ngx_free(w);
+    if (!ngx_cube_route_back(w)) {
+        return;
+    }
+    if (rc == NGX_CUBE_WORKER_EREDIS) {
+        ngx_cube_route_redis_down(w);
         return;
     }
     if (rc != NGX_CUBE_WORKER_OK) {
@@ -214,7 +362,7 @@ static void ngx_cube_router_worker_cb(void *data, ngx_int_t rc, ngx_uint_t statu
                               "Service unavailable: the sandbox's worker did not answer");
         return;
     }
-    /* 409: another request resumed it first (the worker serialises them). */
+    /* 409: it runs already (resumed by a request that lost its lock). */
     if (status != NGX_HTTP_OK && status != NGX_HTTP_CONFLICT) {
         ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
         return;
@@ -223,16 +371,15 @@ static void ngx_cube_router_worker_cb(void *data, ngx_int_t rc, ngx_uint_t statu
     cube_rfc3339_ms(cube_now_ms() + (int64_t) w->mcf->default_timeout * 1000, end_at,
                     sizeof(end_at));
     if (status == NGX_HTTP_OK) {
+        ngx_cube_count(auto_resumes);
         ngx_snprintf((u_char *) now, sizeof(now), "%L%Z", (int64_t) cube_now_ms());
         /* Lifecycle event for the durable record (as the API's, see op_event). */
         argv[0] = "XADD"; argv[1] = "cube:events"; argv[2] = "MAXLEN"; argv[3] = "~";
         argv[4] = "100000"; argv[5] = "*"; argv[6] = "type"; argv[7] = "resumed";
         argv[8] = "id"; argv[9] = (const char *) w->rt->sandbox_id.data;
         argv[10] = "at_ms"; argv[11] = now; argv[12] = "reason"; argv[13] = "traffic";
-        for (i = 0; i < 14; i++) {
-            lens[i] = ngx_strlen(argv[i]);
-        }
-        (void) ngx_cube_redis_command(w->mcf, ngx_cube_router_ignore_cb, NULL, 14, argv, lens);
+        argv[14] = "end_at"; argv[15] = end_at;
+        ngx_cube_router_send(w->mcf, 16, argv);
     }
     argv[0] = "EVAL";
     argv[1] = ngx_cube_router_resumed_script;
@@ -243,103 +390,162 @@ static void ngx_cube_router_worker_cb(void *data, ngx_int_t rc, ngx_uint_t statu
         lens[i] = ngx_strlen(argv[i]);
     }
     if (ngx_cube_redis_command(w->mcf, ngx_cube_router_resumed_cb, w, 5, argv, lens) != NGX_OK) {
-        ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "Service unavailable: state store (Redis) is not reachable");
+        ngx_cube_route_redis_down(w);
+        return;
     }
+    w->inflight = 1;
 }
 
-static void ngx_cube_router_node_cb(redisReply *reply, void *data)
+static void ngx_cube_route_poll(ngx_event_t *ev)
+{
+    ngx_cube_route_wait_t *w = ev->data;
+
+    if (w->r == NULL) {
+        ngx_cube_route_wait_free(w);
+        return;
+    }
+    if ((ngx_msec_int_t) (ngx_current_msec - w->deadline) >= 0) {
+        ngx_cube_route_answer(w, NGX_HTTP_GATEWAY_TIME_OUT,
+                              "The sandbox is still resuming. Try again in a moment.");
+        return;
+    }
+    ngx_cube_route_try_lock(w);
+}
+
+static void ngx_cube_router_lock_cb(redisReply *reply, void *data)
 {
     ngx_cube_route_wait_t *w = data;
     char path[96];
     ngx_int_t rc;
 
-    if (w->r == NULL) {
-        ngx_free(w);
+    if (!ngx_cube_route_back(w)) {
         return;
     }
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING || reply->len == 0
-        || reply->len >= sizeof(w->worker_addr))
-    {
-        ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "Service unavailable: the sandbox's worker is unknown");
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ngx_cube_route_redis_down(w);
         return;
     }
-    ngx_memcpy(w->worker_addr, reply->str, reply->len + 1);
-    w->worker.data = (u_char *) w->worker_addr;
-    w->worker.len = reply->len;
+    if (ngx_strcmp(reply->str, "running") == 0) {
+        ngx_cube_route_proceed(w, w->addr);
+        return;
+    }
+    if (ngx_strcmp(reply->str, "gone") == 0) {
+        ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
+        return;
+    }
+    if (ngx_strcmp(reply->str, "mine") != 0) { /* another request resumes it: look again */
+        if (!w->waited) {
+            w->waited = 1;
+            ngx_cube_count(auto_resume_waits);
+        }
+        ngx_add_timer(&w->timer, NGX_CUBE_RESUME_POLL_MS);
+        return;
+    }
+    w->locked = 1;
     ngx_snprintf((u_char *) path, sizeof(path), "/sandboxes/%V/resume%Z", &w->rt->sandbox_id);
-    rc = ngx_cube_worker_request(w->mcf, &w->worker, "POST", path, NULL, 0,
-                                 w->mcf->worker_timeout, w->r->connection->log,
-                                 ngx_cube_router_worker_cb, w);
+    rc = ngx_cube_node_call(w->mcf, w->node, "POST", path, w->mcf->worker_timeout,
+                            ngx_cube_router_worker_cb, w);
     if (rc != NGX_OK) {
         ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "Service unavailable: the sandbox's worker is unreachable");
+        return;
     }
+    w->inflight = 1;
 }
 
-/* The sandbox is paused with autoResume: ask its node's worker to resume it. */
+static void ngx_cube_route_try_lock(ngx_cube_route_wait_t *w)
+{
+    const char *argv[7];
+    size_t lens[7];
+    char key[96], lock[96], ttl[24];
+    int i;
+
+    ngx_snprintf((u_char *) key, sizeof(key), "cube:sb:%V%Z", &w->rt->sandbox_id);
+    ngx_snprintf((u_char *) lock, sizeof(lock), "cube:resume:%V%Z", &w->rt->sandbox_id);
+    /* The holder may die: the lock outlives one worker call at most. */
+    ngx_snprintf((u_char *) ttl, sizeof(ttl), "%M%Z", w->mcf->worker_timeout + 1000);
+    argv[0] = "EVAL";
+    argv[1] = ngx_cube_router_lock_script;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = lock;
+    argv[5] = w->owner;
+    argv[6] = ttl;
+    for (i = 0; i < 7; i++) {
+        lens[i] = ngx_strlen(argv[i]);
+    }
+    if (ngx_cube_redis_command(w->mcf, ngx_cube_router_lock_cb, w, 7, argv, lens) != NGX_OK) {
+        ngx_cube_route_redis_down(w);
+        return;
+    }
+    w->inflight = 1;
+}
+
+/* The sandbox is paused with autoResume: resume it (or wait for whoever does). */
 static void ngx_cube_route_resume(ngx_cube_route_wait_t *w)
 {
-    const char *argv[3];
-    size_t lens[3];
-    char key[96];
+    static ngx_atomic_uint_t seq;
 
-    ngx_snprintf((u_char *) key, sizeof(key), "cube:node:%s%Z", w->node);
-    argv[0] = "HGET";
-    argv[1] = key;
-    argv[2] = "addr";
-    lens[0] = 4;
-    lens[1] = ngx_strlen(key);
-    lens[2] = 4;
-    if (ngx_cube_redis_command(w->mcf, ngx_cube_router_node_cb, w, 3, argv, lens) != NGX_OK) {
-        ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "Service unavailable: state store (Redis) is not reachable");
-    }
+    ngx_snprintf((u_char *) w->owner, sizeof(w->owner), "%P-%uA-%M%Z", ngx_pid, ++seq,
+                 ngx_current_msec);
+    w->timer.handler = ngx_cube_route_poll;
+    w->timer.data = w;
+    w->timer.log = ngx_cycle->log;
+    w->timer.cancelable = 1;
+    w->deadline = ngx_current_msec + w->mcf->worker_timeout + 2000;
+    ngx_cube_route_try_lock(w);
 }
 
 static void ngx_cube_router_redis_cb(redisReply *reply, void *data)
 {
     ngx_cube_route_wait_t *w = data;
-    const char *addr = NULL, *state = NULL, *auto_resume = NULL, *node = NULL;
+    const char *addr = NULL, *state = NULL, *auto_resume = NULL, *node = NULL, *refusal;
+    ngx_uint_t private_traffic = 0;
+    redisReply *e;
 
-    if (w->r == NULL) {
-        ngx_free(w);
+    if (!ngx_cube_route_back(w)) {
         return;
     }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "Service unavailable: state store (Redis) is not reachable");
+        ngx_cube_route_redis_down(w);
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4) {
-        if (reply->element[0]->type == REDIS_REPLY_STRING) {
-            addr = reply->element[0]->str;
-        }
-        if (reply->element[1]->type == REDIS_REPLY_STRING) {
-            state = reply->element[1]->str;
-        }
-        if (reply->element[2]->type == REDIS_REPLY_STRING) {
-            auto_resume = reply->element[2]->str;
-        }
-        if (reply->element[3]->type == REDIS_REPLY_STRING) {
-            node = reply->element[3]->str;
-        }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 5) {
+        addr = reply_field(reply->element[0]);
+        state = reply_field(reply->element[1]);
+        auto_resume = reply_field(reply->element[2]);
+        node = reply_field(reply->element[3]);
+        e = reply->element[4];
+        private_traffic = e->type == REDIS_REPLY_STRING && ngx_strcmp(e->str, "1") == 0;
     }
-    if (addr && *addr && state && ngx_strcmp(state, "paused") == 0 && auto_resume
-        && ngx_strcmp(auto_resume, "1") == 0 && node && *node
-        && ngx_strlen(addr) < sizeof(w->addr) && ngx_strlen(node) < sizeof(w->node))
-    {
-        ngx_cpystrn((u_char *) w->addr, (u_char *) addr, sizeof(w->addr));
-        ngx_cpystrn((u_char *) w->node, (u_char *) node, sizeof(w->node));
-        ngx_cube_route_resume(w);
-        return;
-    }
-    if (addr == NULL || *addr == '\0' || state == NULL || ngx_strcmp(state, "running") != 0) {
+    if (addr == NULL || *addr == '\0' || state == NULL || ngx_strlen(addr) >= sizeof(w->addr)) {
         ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
         return;
     }
-    ngx_cube_route_proceed(w, addr);
+    if (ngx_strcmp(state, "running") != 0
+        && !(ngx_strcmp(state, "paused") == 0 && auto_resume
+             && ngx_strcmp(auto_resume, "1") == 0 && node && *node
+             && ngx_strlen(node) < sizeof(w->node)))
+    {
+        ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
+        return;
+    }
+    /* Checked before a resume too: traffic without the token wakes nothing. */
+    refusal = ngx_cube_router_token_refusal(w->r, w->rt, w->mcf, private_traffic);
+    if (refusal) {
+        ngx_cube_count(traffic_token_denied);
+        ngx_cube_route_answer(w, NGX_HTTP_FORBIDDEN, refusal);
+        return;
+    }
+    ngx_cpystrn((u_char *) w->addr, (u_char *) addr, sizeof(w->addr));
+    if (ngx_strcmp(state, "running") == 0) {
+        ngx_cube_route_cache_put(w->rt->sandbox_id.data, w->rt->sandbox_id.len,
+                                 (const u_char *) addr, ngx_strlen(addr), private_traffic);
+        ngx_cube_route_proceed(w, w->addr);
+        return;
+    }
+    ngx_cpystrn((u_char *) w->node, (u_char *) node, sizeof(w->node));
+    ngx_cube_route_resume(w);
 }
 
 ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
@@ -350,10 +556,13 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
     ngx_cube_route_t *rt;
     ngx_cube_route_wait_t *w;
     char id[CUBE_GW_ID_MAX + 1];
-    const char *argv[6];
-    size_t lens[6];
+    u_char cached[NGX_CUBE_ROUTE_ADDR_MAX];
+    size_t cached_len;
+    ngx_uint_t private_traffic;
+    const char *argv[7], *refusal;
+    size_t lens[7];
     u_char *key;
-    int port;
+    int port, i;
 
     if (!lcf->router || r != r->main) {
         return NGX_DECLINED;
@@ -415,6 +624,24 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
                                     "This path is not accessible from outside the sandbox");
     }
 
+    /* A route read from Redis less than cube_route_cache_ttl ago: no round trip. */
+    if (ngx_cube_route_cache_get(rt->sandbox_id.data, rt->sandbox_id.len, cached, &cached_len,
+                                 &private_traffic)
+        == NGX_OK)
+    {
+        ngx_cube_count(route_cache_hits);
+        refusal = ngx_cube_router_token_refusal(r, rt, mcf, private_traffic);
+        if (refusal) {
+            ngx_cube_count(traffic_token_denied);
+            return ngx_cube_router_fail(r, rt, NGX_HTTP_FORBIDDEN, id, refusal);
+        }
+        if (ngx_cube_route_set_upstream(r, rt, cached, cached_len) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return NGX_DECLINED;
+    }
+    ngx_cube_count(route_cache_misses);
+
     key = ngx_pnalloc(r->pool, sizeof("cube:sb:") + rt->sandbox_id.len);
     w = ngx_calloc(sizeof(ngx_cube_route_wait_t), r->connection->log);
     if (key == NULL || w == NULL) {
@@ -433,24 +660,30 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
     argv[3] = "state";
     argv[4] = "auto_resume";
     argv[5] = "node";
-    lens[0] = 5;
-    lens[1] = ngx_strlen(key);
-    lens[2] = 4;
-    lens[3] = 5;
-    lens[4] = 11;
-    lens[5] = 4;
+    argv[6] = "traffic_token";
+    for (i = 0; i < 7; i++) {
+        lens[i] = ngx_strlen(argv[i]);
+    }
     w->r = r;
     w->rt = rt;
     w->mcf = mcf;
-    if (ngx_cube_redis_command(mcf, ngx_cube_router_redis_cb, w, 6, argv, lens) != NGX_OK) {
+    if (ngx_cube_redis_command(mcf, ngx_cube_router_redis_cb, w, 7, argv, lens) != NGX_OK) {
         ngx_free(w);
         return ngx_cube_router_fail(r, rt, NGX_HTTP_SERVICE_UNAVAILABLE, id,
                                     "Service unavailable: state store (Redis) is not reachable");
     }
+    w->inflight = 1;
     w->cln->handler = ngx_cube_route_wait_gone;
     w->cln->data = w;
     rt->phase = ROUTE_WAITING;
     return NGX_AGAIN;
+}
+
+int ngx_cube_router_routed(ngx_http_request_t *r)
+{
+    ngx_cube_route_t *rt = ngx_cube_route_get(r);
+
+    return rt != NULL;
 }
 
 /* ---------------------------------------------------------------- variables */

@@ -366,3 +366,82 @@ ngx_int_t ngx_cube_worker_request(ngx_cube_main_conf_t *mcf, ngx_str_t *addr,
     ngx_post_event(c->write, &ngx_posted_events);
     return NGX_OK;
 }
+
+/* ---------------------------------------------------------------- node calls */
+
+/* Look up a node's worker address in Redis, then call it: the one place the API ops
+ * (kill, pause, resume) and the router's auto-resume reach a sandbox's worker. */
+typedef struct {
+    ngx_cube_main_conf_t *mcf;
+    char method[8];
+    char path[160];
+    ngx_msec_t timeout;
+    ngx_cube_worker_cb_pt cb;
+    void *data;
+} ngx_cube_node_call_t;
+
+static void ngx_cube_node_addr_cb(redisReply *reply, void *data)
+{
+    ngx_cube_node_call_t *nc = data;
+    ngx_cube_worker_cb_pt cb = nc->cb;
+    void *cbdata = nc->data;
+    ngx_str_t addr;
+    ngx_int_t rc;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_free(nc);
+        cb(cbdata, NGX_CUBE_WORKER_EREDIS, 0, NULL, 0);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0) {
+        ngx_free(nc);
+        cb(cbdata, NGX_CUBE_WORKER_ENODE, 0, NULL, 0);
+        return;
+    }
+    addr.data = (u_char *) reply->str;
+    addr.len = reply->len;
+    rc = ngx_cube_worker_request(nc->mcf, &addr, nc->method, nc->path, NULL, 0, nc->timeout,
+                                 ngx_cycle->log, cb, cbdata);
+    ngx_free(nc);
+    if (rc != NGX_OK) {
+        cb(cbdata, NGX_CUBE_WORKER_ECONNECT, 0, NULL, 0);
+    }
+}
+
+ngx_int_t ngx_cube_node_call(ngx_cube_main_conf_t *mcf, const char *node, const char *method,
+                             const char *path, ngx_msec_t timeout, ngx_cube_worker_cb_pt cb,
+                             void *data)
+{
+    ngx_cube_node_call_t *nc;
+    const char *argv[3];
+    size_t lens[3];
+    u_char key[128];
+
+    if (ngx_strlen(node) > 64 || ngx_strlen(path) >= sizeof(nc->path)
+        || ngx_strlen(method) >= sizeof(nc->method))
+    {
+        return NGX_ERROR;
+    }
+    nc = ngx_calloc(sizeof(ngx_cube_node_call_t), ngx_cycle->log);
+    if (nc == NULL) {
+        return NGX_ERROR;
+    }
+    nc->mcf = mcf;
+    ngx_cpystrn((u_char *) nc->method, (u_char *) method, sizeof(nc->method));
+    ngx_cpystrn((u_char *) nc->path, (u_char *) path, sizeof(nc->path));
+    nc->timeout = timeout;
+    nc->cb = cb;
+    nc->data = data;
+    *ngx_sprintf(key, "cube:node:%s", node) = '\0';
+    argv[0] = "HGET";
+    argv[1] = (const char *) key;
+    argv[2] = "addr";
+    lens[0] = 4;
+    lens[1] = ngx_strlen(key);
+    lens[2] = 4;
+    if (ngx_cube_redis_command(mcf, ngx_cube_node_addr_cb, nc, 3, argv, lens) != NGX_OK) {
+        ngx_free(nc);
+        return NGX_DECLINED;
+    }
+    return NGX_OK;
+}
