@@ -95,7 +95,9 @@ nginx_conf() {
         -e "s|@REDIS@|unix:$CUBE_RUN/redis.sock|g" -e "s|@SECRET_FILE@|$CUBE_STATE/secret|g" \
         -e "s|@PLACE_SCRIPT@|$CUBE_ROOT/lua/redis/place.lua|g" -e "s|@LISTEN@|$CUBE_LISTEN|g" \
         -e "s|@DOMAIN@|$CUBE_DOMAIN|g" -e "s|@RATE@|${CUBE_API_RATE:-100}|g" \
-        -e "s|@BURST@|${CUBE_API_BURST:-200}|g" "$CUBE_ROOT/conf/nginx.conf.in" >"$out"
+        -e "s|@BURST@|${CUBE_API_BURST:-200}|g" \
+        -e "s|@ADMIN_LISTEN@|${CUBE_ADMIN_LISTEN:-127.0.0.1:3090}|g" \
+        "$CUBE_ROOT/conf/nginx.conf.in" >"$out"
     mkdir -p "$CUBE_RUN/nginx-tmp"
     echo "$out"
 }

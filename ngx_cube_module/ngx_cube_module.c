@@ -82,6 +82,13 @@
  *     for `proxy_pass http://$cube_upstream;`. Unknown / not running sandboxes get
  *     502 JSON, envd control paths (/init, ... on 49983) 403 JSON.
  *
+ * cube_prometheus;
+ *     context: location. Content handler: Prometheus text metrics (sandboxes by state,
+ *     per-node load and capacity from Redis; request counts and latency histograms,
+ *     create/kill/pause/resume and error counters, router counters from shared
+ *     memory). Put it in a server that listens on loopback only (conf/nginx.conf.in:
+ *     the admin server); it has no authentication.
+ *
  * Variables: $cube_upstream, $cube_sandbox_id, $cube_sandbox_port.
  */
 #include "ngx_cube_module.h"
@@ -102,6 +109,7 @@ static char *ngx_cube_secret_file_set(ngx_conf_t *cf, ngx_command_t *cmd, void *
 static char *ngx_cube_place_script_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_cube_api_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_cube_router_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_cube_prometheus_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 static ngx_uint_t ngx_cube_api_used;
 
@@ -142,6 +150,8 @@ static ngx_command_t ngx_cube_commands[] = {
      ngx_cube_api_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("cube_router"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, ngx_cube_router_set,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("cube_prometheus"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+     ngx_cube_prometheus_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     ngx_null_command};
 
 static ngx_http_module_t ngx_cube_module_ctx = {
@@ -462,6 +472,15 @@ static char *ngx_cube_router_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+static char *ngx_cube_prometheus_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_cube_prom_handler;
+    return NGX_CONF_OK;
+}
+
 static ngx_int_t ngx_cube_preconfiguration(ngx_conf_t *cf)
 {
     return ngx_cube_router_add_variables(cf);
@@ -497,6 +516,11 @@ static ngx_int_t ngx_cube_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
     *h = ngx_cube_router_handler;
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_cube_prom_log_handler;
     return NGX_OK;
 }
 

@@ -104,5 +104,10 @@ ngx_int_t ngx_cube_traffic_token(ngx_cube_main_conf_t *mcf, const char *sandbox_
 ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_router_add_variables(ngx_conf_t *cf);
+/* 1 when the router handled r (it has route state). */
+int ngx_cube_router_routed(ngx_http_request_t *r);
+/* ngx_cube_prom.c: GET /metrics of the admin server; the log-phase counter. */
+ngx_int_t ngx_cube_prom_handler(ngx_http_request_t *r);
+ngx_int_t ngx_cube_prom_log_handler(ngx_http_request_t *r);
 
 #endif

@@ -42,6 +42,16 @@ test('a sandbox cannot connect to a service on the host end of its own veth', as
   assert.notEqual(await probe(a, `curl -s -m 3 http://${gw}:${port}/health`), 0, 'sandbox reached the host');
 });
 
+test('a sandbox cannot reach the Prometheus admin listener', async () => {
+  const admin = process.env.CUBE_ADMIN_LISTEN ?? '127.0.0.1:3090';
+  const ok = await fetch(`http://${admin}/metrics`).then((r) => r.status === 200, () => false);
+  assert.ok(ok, 'control: the host reaches the admin listener');
+  const port = admin.split(':').pop();
+  const gw = hostSide(addrOf(a.sandboxId));
+  assert.notEqual(await probe(a, `curl -s -m 3 http://${gw}:${port}/metrics`), 0, 'via the veth');
+  assert.notEqual(await probe(a, `curl -s -m 3 http://127.0.0.1:${port}/metrics`), 0, 'via loopback');
+});
+
 test('a sandbox cannot reach another sandbox', async () => {
   const other = addrOf(b.sandboxId);
   assert.notEqual(await probe(a, `curl -s -m 3 http://${other}:49983/health`), 0);
