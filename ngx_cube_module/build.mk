@@ -52,7 +52,8 @@ $(NGX_UT_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(NGX_UT_CFLAGS) -MMD -MP -c $< -o $@
 
-UNIT_TESTS += $(BUILD)/tests/test_ngx_gw $(BUILD)/tests/test_ngx_http
+UNIT_TESTS += $(BUILD)/tests/test_ngx_gw $(BUILD)/tests/test_ngx_http \
+              $(BUILD)/tests/test_ngx_gw_gate
 
 $(BUILD)/tests/test_ngx_gw: $(NGX_UT_OBJ)/tests/unit/test_ngx_gw.o \
                             $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o $(NGX_UT_OBJ)/common/cube_time.o
@@ -61,6 +62,12 @@ $(BUILD)/tests/test_ngx_gw: $(NGX_UT_OBJ)/tests/unit/test_ngx_gw.o \
 
 $(BUILD)/tests/test_ngx_http: $(NGX_UT_OBJ)/tests/unit/test_ngx_http.o \
                               $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o $(NGX_UT_OBJ)/common/cube_time.o
+	@mkdir -p $(dir $@)
+	$(CC) $(NGX_UT_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto
+
+$(BUILD)/tests/test_ngx_gw_gate: $(NGX_UT_OBJ)/tests/unit/test_ngx_gw_gate.o \
+                                 $(NGX_UT_OBJ)/ngx_cube_module/cube_gw.o \
+                                 $(NGX_UT_OBJ)/common/cube_time.o
 	@mkdir -p $(dir $@)
 	$(CC) $(NGX_UT_CFLAGS) -o $@ $^ -lcmocka -ljansson -lcrypto
 

@@ -65,7 +65,6 @@ int cube_sandbox_id_normalize(const char *in, size_t len, char *out)
 }
 
 static const char *const not_impl_subpaths[] = {
-    "refreshes",
     "network", "fork",  "snapshots", "logs", NULL};
 
 static void set_405(cube_route_match_t *m, const char *allow)
@@ -166,6 +165,14 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
             set_405(m, "GET");
         return;
     }
+    if (!v2 && str_eq(p, plen, "refreshes")) {
+        m->route = CUBE_ROUTE_REFRESH;
+        if (method == CUBE_M_POST)
+            m->status = 0;
+        else
+            set_405(m, "POST");
+        return;
+    }
     if (!v2 && (str_eq(p, plen, "pause") || str_eq(p, plen, "resume"))) {
         m->route = p[0] == 'p' ? CUBE_ROUTE_PAUSE : CUBE_ROUTE_RESUME;
         if (method == CUBE_M_POST)
@@ -185,6 +192,38 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
             return;
         }
     }
+}
+
+int cube_refresh_body_parse(const char *body, size_t len, long long *out, char *err,
+                            size_t errlen)
+{
+    json_t *root, *v;
+    json_error_t jerr;
+    long long d = CUBE_GW_REFRESH_MIN;
+
+    *out = d;
+    if (len == 0)
+        return 0;
+    root = json_loadb(body, len, 0, &jerr);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        copy_str(err, errlen, "Request body must be a JSON object");
+        return 400;
+    }
+    v = json_object_get(root, "duration");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > CUBE_GW_REFRESH_MAX) {
+            json_decref(root);
+            (void)snprintf(err, errlen, "'duration' must be an integer from 0 to %d",
+                           CUBE_GW_REFRESH_MAX);
+            return 400;
+        }
+        d = (long long)json_integer_value(v);
+    }
+    json_decref(root);
+    *out = d < CUBE_GW_REFRESH_MIN ? CUBE_GW_REFRESH_MIN : d;
+    return 0;
 }
 
 /* ================================================================ create body */

@@ -31,6 +31,7 @@ enum cube_route {
     CUBE_ROUTE_CONNECT_V1,   /* POST /sandboxes/{id}/connect */
     CUBE_ROUTE_CONNECT_V2,   /* POST /v2/sandboxes/{id}/connect */
     CUBE_ROUTE_PAUSE,        /* POST /sandboxes/{id}/pause */
+    CUBE_ROUTE_REFRESH,      /* POST /sandboxes/{id}/refreshes */
     CUBE_ROUTE_METRICS,      /* GET /sandboxes/{id}/metrics */
     CUBE_ROUTE_RESUME,       /* POST /sandboxes/{id}/resume (deprecated by E2B) */
     CUBE_ROUTE_NOT_IMPLEMENTED /* a known E2B path this version does not serve: 501 */
@@ -89,6 +90,13 @@ void cube_create_req_free(cube_create_req_t *req);
  * *out set (1..86400), or 400 with err. */
 int cube_timeout_body_parse(const char *body, size_t len, int required, long long dflt,
                             long long *out, char *err, size_t errlen);
+
+/* Body {"duration":N} of POST /sandboxes/{id}/refreshes (empty = {}): *out is the
+ * extension in seconds, at least CUBE_GW_REFRESH_MIN. 0, or 400 with err. */
+#define CUBE_GW_REFRESH_MIN 15
+#define CUBE_GW_REFRESH_MAX 3600
+int cube_refresh_body_parse(const char *body, size_t len, long long *out, char *err,
+                            size_t errlen);
 
 /* The JSON body for the worker's POST /sandboxes. Returns malloc'd text or NULL. */
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,

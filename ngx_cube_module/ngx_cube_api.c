@@ -1219,6 +1219,7 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
     case CUBE_ROUTE_CREATE_V1:
     case CUBE_ROUTE_CREATE_V2:
     case CUBE_ROUTE_TIMEOUT:
+    case CUBE_ROUTE_REFRESH:
     case CUBE_ROUTE_CONNECT_V1:
     case CUBE_ROUTE_CONNECT_V2:
     case CUBE_ROUTE_PAUSE:
@@ -1317,6 +1318,9 @@ static void ngx_cube_api_body_handler(ngx_http_request_t *r)
     case CUBE_ROUTE_TIMEOUT:
         op_start_timeout(op);
         break;
+    case CUBE_ROUTE_REFRESH:
+        op_start_refresh(op);
+        break;
     case CUBE_ROUTE_CONNECT_V1:
     case CUBE_ROUTE_CONNECT_V2:
     case CUBE_ROUTE_RESUME:
@@ -1389,7 +1393,8 @@ static int ngx_cube_is_routed(ngx_http_request_t *r, ngx_cube_main_conf_t *mcf)
 static int ngx_cube_route_has_body(enum cube_route route)
 {
     return route == CUBE_ROUTE_CREATE_V1 || route == CUBE_ROUTE_CREATE_V2
-           || route == CUBE_ROUTE_TIMEOUT || route == CUBE_ROUTE_CONNECT_V1
+           || route == CUBE_ROUTE_TIMEOUT || route == CUBE_ROUTE_REFRESH
+           || route == CUBE_ROUTE_CONNECT_V1
            || route == CUBE_ROUTE_CONNECT_V2 || route == CUBE_ROUTE_PAUSE
            || route == CUBE_ROUTE_RESUME;
 }

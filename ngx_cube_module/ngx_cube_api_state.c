@@ -136,6 +136,67 @@ void op_start_pause(ngx_cube_op_t *op)
     }
 }
 
+/* ================================================================ refreshes */
+
+static void step_refresh_set(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (!op_updated(op, reply)) {
+        return;
+    }
+    op_event(op, "timeout", op->m.id, "refresh", NULL);
+    op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
+}
+
+static void step_refresh_lookup(ngx_cube_op_t *op, redisReply *reply)
+{
+    const char *argv[6], *end = reply_str(reply);
+    int64_t cur = 0, want = cube_now_ms() + op->timeout * 1000;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    if (end == NULL) {
+        op_not_found(op);
+        return;
+    }
+    /* Extend only: a later end time stays. */
+    if (cube_rfc3339_parse(end, &cur) == 0 && cur >= want) {
+        op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
+        return;
+    }
+    cube_rfc3339_ms(want, op->end_at, sizeof(op->end_at));
+    argv[0] = "EVAL";
+    argv[1] = ngx_cube_hset_if_exists;
+    argv[2] = "1";
+    argv[3] = op_key(op, "cube:sb:", op->m.id, "");
+    argv[4] = "end_at";
+    argv[5] = op->end_at;
+    if (argv[3] == NULL || op_redis(op, step_refresh_set, 6, argv) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
+/* POST /sandboxes/{id}/refreshes {"duration":N}: end = max(end, now + N), N >= 15. */
+void op_start_refresh(ngx_cube_op_t *op)
+{
+    char err[128];
+    const char *argv[3];
+    int rc;
+
+    rc = cube_refresh_body_parse(op->body, op->body_len, &op->timeout, err, sizeof(err));
+    if (rc != 0) {
+        op_error(op, (ngx_uint_t) rc, err);
+        return;
+    }
+    argv[0] = "HGET";
+    argv[1] = op_key(op, "cube:sb:", op->m.id, "");
+    argv[2] = "end_at";
+    if (argv[1] == NULL || op_redis(op, step_refresh_lookup, 3, argv) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
 /* ================================================================ metrics */
 
 /* nil when the sandbox is unknown, else its samples (newest first). */

@@ -33,6 +33,7 @@
 #define op_start_action ngx_cube_op_start_action
 #define op_start_pause ngx_cube_op_start_pause
 #define op_start_metrics ngx_cube_op_start_metrics
+#define op_start_refresh ngx_cube_op_start_refresh
 #define op_start_list ngx_cube_op_start_list
 
 typedef struct ngx_cube_op_s ngx_cube_op_t;
@@ -131,6 +132,7 @@ void op_release(ngx_cube_op_t *op);
 void op_start_action(ngx_cube_op_t *op, const char *action);
 void op_start_pause(ngx_cube_op_t *op);
 void op_start_metrics(ngx_cube_op_t *op);
+void op_start_refresh(ngx_cube_op_t *op);
 /* ngx_cube_api_list.c */
 void op_start_list(ngx_cube_op_t *op);
 
