@@ -349,19 +349,27 @@ static void op_worker_cb(void *data, ngx_int_t rc, ngx_uint_t status, u_char *bo
     op_release(op);
 }
 
+static ngx_cube_worker_call_t *op_call_new(ngx_cube_op_t *op, ngx_cube_wstep_pt step)
+{
+    ngx_cube_worker_call_t *call = ngx_palloc(op->pool, sizeof(*call));
+
+    if (call) {
+        call->op = op;
+        call->step = step;
+    }
+    return call;
+}
+
 /* NGX_OK: the step will run later. NGX_DECLINED: connect failed now. NGX_ERROR. */
 ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
                            const char *path, const char *body, ngx_msec_t timeout)
 {
-    ngx_cube_worker_call_t *call;
+    ngx_cube_worker_call_t *call = op_call_new(op, step);
     ngx_int_t rc;
 
-    call = ngx_palloc(op->pool, sizeof(*call));
     if (call == NULL) {
         return NGX_ERROR;
     }
-    call->op = op;
-    call->step = step;
     rc = ngx_cube_worker_request(op->mcf, &op->worker_addr, method, path, body,
                                  body ? ngx_strlen(body) : 0, timeout, op_log(op),
                                  op_worker_cb, call);
@@ -375,15 +383,12 @@ ngx_int_t op_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *metho
 ngx_int_t op_node_worker(ngx_cube_op_t *op, ngx_cube_wstep_pt step, const char *method,
                          const char *path)
 {
-    ngx_cube_worker_call_t *call;
+    ngx_cube_worker_call_t *call = op_call_new(op, step);
     ngx_int_t rc;
 
-    call = ngx_palloc(op->pool, sizeof(*call));
     if (call == NULL) {
         return NGX_ERROR;
     }
-    call->op = op;
-    call->step = step;
     /* for error messages: the node stands for its worker */
     op->worker_addr.data = (u_char *) op->node;
     op->worker_addr.len = ngx_strlen(op->node);

@@ -81,6 +81,13 @@ ngx_cube_counters_t *ngx_cube_counters(void)
     return ngx_cube_shm ? &ngx_cube_shm->counters : NULL;
 }
 
+/* 1 when the table exists and id fits a slot. */
+static int ngx_cube_route_usable(size_t len)
+{
+    return ngx_cube_shm != NULL && ngx_cube_shm->nslots >= ROUTE_WAYS &&
+           len <= NGX_CUBE_ROUTE_ID_MAX;
+}
+
 static ngx_uint_t ngx_cube_route_bucket(const u_char *id, size_t len)
 {
     return (ngx_crc32_short((u_char *)id, len) % (ngx_cube_shm->nslots / ROUTE_WAYS)) *
@@ -94,8 +101,7 @@ ngx_int_t ngx_cube_route_cache_get(const u_char *id, size_t len, u_char *addr,
     ngx_uint_t b, i;
     ngx_int_t rc = NGX_DECLINED;
 
-    if (ngx_cube_shm == NULL || ngx_cube_shm->nslots < ROUTE_WAYS ||
-        len > NGX_CUBE_ROUTE_ID_MAX) {
+    if (!ngx_cube_route_usable(len)) {
         return NGX_DECLINED;
     }
     b = ngx_cube_route_bucket(id, len);
@@ -123,8 +129,7 @@ void ngx_cube_route_cache_put(const u_char *id, size_t len, const u_char *addr,
     ngx_cube_route_slot_t *s, *victim = NULL;
     ngx_uint_t b, i;
 
-    if (ngx_cube_shm == NULL || ngx_cube_shm->nslots < ROUTE_WAYS ||
-        ngx_cube_route_ttl == 0 || len > NGX_CUBE_ROUTE_ID_MAX ||
+    if (!ngx_cube_route_usable(len) || ngx_cube_route_ttl == 0 ||
         addr_len > NGX_CUBE_ROUTE_ADDR_MAX) {
         return;
     }
@@ -156,8 +161,7 @@ void ngx_cube_route_cache_drop(const u_char *id, size_t len)
     ngx_cube_route_slot_t *s;
     ngx_uint_t b, i;
 
-    if (ngx_cube_shm == NULL || ngx_cube_shm->nslots < ROUTE_WAYS ||
-        len > NGX_CUBE_ROUTE_ID_MAX) {
+    if (!ngx_cube_route_usable(len)) {
         return;
     }
     b = ngx_cube_route_bucket(id, len);
