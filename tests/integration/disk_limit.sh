@@ -27,7 +27,7 @@ TDIR="$CUBE_STATE/templates/$tid"
 mkdir -p "$TDIR"
 ln -s "$(dirname "$base_json")/rootfs" "$TDIR/rootfs"
 jq -c --arg id "$tid" --arg a "$alias" --argjson mb "$LIMIT_MB" \
-    '.templateID = $id | .alias = $a | .diskSizeMB = $mb | del(.aliases)' "$base_json" >"$TDIR/template.json"
+    '.templateID = $id | .alias = $a | .diskSizeMB = $mb | .poolSize = 0 | del(.aliases)' "$base_json" >"$TDIR/template.json"
 kill -HUP "$(cat "$CUBE_RUN/worker.pid")"
 for _ in $(seq 50); do
     [ "$(redis-cli -s "$CUBE_RUN/redis.sock" hget "cube:template:$alias" disk_mb)" = "$LIMIT_MB" ] && break
@@ -83,15 +83,16 @@ check "envd /metrics disk_total is the layer size (got $total)" \
     [ -n "$total" ] && [ "$total" -le $((LIMIT_MB << 20)) ] && [ "$total" -ge $((LIMIT_MB * 3 / 4 << 20)) ]
 
 free0=$(host_free_mb)
-out=$(sx "$A" "$ATOK" user "dd if=/dev/urandom of=/home/user/fill bs=1M count=$((LIMIT_MB * 2)) conv=fsync")
+out=$(sx "$A" "$ATOK" user "dd if=/dev/urandom of=/home/user/fill bs=1M count=$((LIMIT_MB * 4)) conv=fsync")
 expect "user writing past the limit gets 'No space left on device'" 'No space left on device' "$out"
-out=$(sx "$A" "$ATOK" root "dd if=/dev/urandom of=/root/fill bs=1M count=$((LIMIT_MB * 2)) conv=fsync")
+out=$(sx "$A" "$ATOK" root "dd if=/dev/urandom of=/root/fill bs=1M count=$((LIMIT_MB * 4)) conv=fsync")
 expect "root writing past the limit gets 'No space left on device' too" 'No space left on device' "$out"
-out=$(sx "$A" "$ATOK" user "echo x >/home/user/one-more-file; echo rc=\$?")
-expect "a full layer refuses new files as well" 'No space left on device' "$out"
+out=$(sx "$A" "$ATOK" user "dd if=/dev/zero of=/home/user/more bs=1M count=4 conv=fsync")
+expect "a full layer refuses another file as well" 'No space left on device' "$out"
 free1=$(host_free_mb)
-check "the host filesystem lost at most the limit ($((free0 - free1)) MiB of $LIMIT_MB)" \
-    [ $((free0 - free1)) -le $((LIMIT_MB + 8)) ]
+# 8 times the limit was attempted; the margin is for other writers on a shared host.
+check "the host filesystem lost about the limit, not what was written ($((free0 - free1)) MiB)" \
+    [ $((free0 - free1)) -le $((LIMIT_MB + 64)) ]
 img=$(du -m "$CUBE_STATE/sandboxes/$A.img" 2>/dev/null | cut -f1)
 check "the layer's image holds at most the limit on the host (${img:-none} MiB)" \
     [ -n "$img" ] && [ "$img" -le "$LIMIT_MB" ]
