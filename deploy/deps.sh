@@ -10,7 +10,7 @@ PKGS=(
     debootstrap iproute2 nftables curl jq procps util-linux e2fsprogs
     libhiredis-dev libmariadb-dev-compat libseccomp-dev libbpf-dev liblua5.4-dev
     libpcre2-dev libssl-dev libevent-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
-    zlib1g-dev
+    zlib1g-dev libnftables-dev
     libmnl-dev
 )
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -65,7 +65,7 @@ int cube_sandbox_id_normalize(const char *in, size_t len, char *out)
 }
 
 static const char *const not_impl_subpaths[] = {
-    "network", "fork",  "snapshots", "logs", NULL};
+    "fork",  "snapshots", "logs", NULL};
 
 static void set_405(cube_route_match_t *m, const char *allow)
 {
@@ -182,6 +182,14 @@ void cube_route_match(enum cube_method method, const char *path, size_t len,
         return;
     }
 
+    if (!v2 && str_eq(p, plen, "network")) {
+        m->route = CUBE_ROUTE_NETWORK;
+        if (method == CUBE_M_PUT)
+            m->status = 0;
+        else
+            set_405(m, "PUT");
+        return;
+    }
     /* /sandboxes/{id}/<sub>: known E2B operations this version does not serve. */
     for (size_t i = 0; not_impl_subpaths[i]; i++) {
         size_t n = strlen(not_impl_subpaths[i]);
@@ -450,7 +458,7 @@ out:
 
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,
                               const json_t *env_vars, const char *token, long cpu,
-                              long mem_mb)
+                              long mem_mb, int allow_internet, const json_t *network)
 {
     json_t *o;
     char *s;
@@ -462,6 +470,11 @@ char *cube_worker_create_body(const char *sandbox_id, const char *template_id,
                   "defaultUser", "user", "defaultWorkdir", "/home/user");
     if (o == NULL)
         return NULL;
+    /* The worker enforces (and validates) the egress policy. */
+    if (allow_internet >= 0)
+        json_object_set_new(o, "allow_internet_access", json_boolean(allow_internet));
+    if (network)
+        json_object_set(o, "network", (json_t *)network);
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;

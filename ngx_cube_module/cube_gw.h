@@ -34,6 +34,7 @@ enum cube_route {
     CUBE_ROUTE_REFRESH,      /* POST /sandboxes/{id}/refreshes */
     CUBE_ROUTE_METRICS,      /* GET /sandboxes/{id}/metrics */
     CUBE_ROUTE_RESUME,       /* POST /sandboxes/{id}/resume (deprecated by E2B) */
+    CUBE_ROUTE_NETWORK,      /* PUT /sandboxes/{id}/network */
     CUBE_ROUTE_NOT_IMPLEMENTED /* a known E2B path this version does not serve: 501 */
 };
 
@@ -101,7 +102,8 @@ int cube_refresh_body_parse(const char *body, size_t len, long long *out, char *
 /* The JSON body for the worker's POST /sandboxes. Returns malloc'd text or NULL. */
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,
                               const json_t *env_vars, const char *token, long cpu,
-                              long mem_mb);
+                              long mem_mb, int allow_internet,
+                              const json_t *network);
 
 /* ---------------------------------------------------------------- JSON documents */
 

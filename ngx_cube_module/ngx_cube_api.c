@@ -803,7 +803,8 @@ static void step_create_place(ngx_cube_op_t *op, redisReply *reply)
     op->started_ms = cube_now_ms();
 
     body = cube_worker_create_body(op->sandbox_id, op->template_id, op->create.env_vars,
-                                   op->token, op->cpu, op->mem_mb);
+                                   op->token, op->cpu, op->mem_mb, op->create.allow_internet,
+                                   op->create.network);
     path = "/sandboxes";
     if (body == NULL) {
         op_undo_placement(op);
@@ -1229,6 +1230,7 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
     case CUBE_ROUTE_CONNECT_V2:
     case CUBE_ROUTE_PAUSE:
     case CUBE_ROUTE_RESUME:
+    case CUBE_ROUTE_NETWORK:
         op_read_body(op);
         return;
     case CUBE_ROUTE_METRICS:
@@ -1334,6 +1336,9 @@ static void ngx_cube_api_body_handler(ngx_http_request_t *r)
     case CUBE_ROUTE_PAUSE:
         op_start_pause(op);
         break;
+    case CUBE_ROUTE_NETWORK:
+        op_start_network(op);
+        break;
     default:
         op_start_create(op);
         break;
@@ -1401,7 +1406,7 @@ static int ngx_cube_route_has_body(enum cube_route route)
            || route == CUBE_ROUTE_TIMEOUT || route == CUBE_ROUTE_REFRESH
            || route == CUBE_ROUTE_CONNECT_V1
            || route == CUBE_ROUTE_CONNECT_V2 || route == CUBE_ROUTE_PAUSE
-           || route == CUBE_ROUTE_RESUME;
+           || route == CUBE_ROUTE_RESUME || route == CUBE_ROUTE_NETWORK;
 }
 
 ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r)

@@ -35,6 +35,7 @@
 #define op_start_metrics ngx_cube_op_start_metrics
 #define op_start_refresh ngx_cube_op_start_refresh
 #define op_start_list ngx_cube_op_start_list
+#define op_start_network ngx_cube_op_start_network
 
 typedef struct ngx_cube_op_s ngx_cube_op_t;
 typedef void (*ngx_cube_step_pt)(ngx_cube_op_t *op, redisReply *reply);
@@ -135,5 +136,7 @@ void op_start_metrics(ngx_cube_op_t *op);
 void op_start_refresh(ngx_cube_op_t *op);
 /* ngx_cube_api_list.c */
 void op_start_list(ngx_cube_op_t *op);
+/* ngx_cube_api_network.c: PUT /sandboxes/{id}/network (op->body read). */
+void op_start_network(ngx_cube_op_t *op);
 
 #endif

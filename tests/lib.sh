@@ -30,3 +30,24 @@ expect_error() {
     fi
 }
 finish() { exit $T_FAILED; }
+
+# Connect envelope (flags 0 + big-endian length) around a JSON message, on stdout.
+connect_envelope() {
+    local n
+    n=$(printf '%s' "$1" | wc -c)
+    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
+}
+# sb_sh ID TOKEN USER SCRIPT: bash -c SCRIPT in sandbox ID through the router (envd
+# Process/Start, stderr merged); prints the decoded stdout.
+sb_sh() {
+    local id=$1 token=$2 user=$3 j
+    j=$(jq -nc --arg s "exec 2>&1; $4" '{process:{cmd:"/bin/bash",args:["-c",$s]}}')
+    connect_envelope "$j" | curl -sN --max-time 30 -X POST "$E2B_SANDBOX_URL/process.Process/Start" \
+        -H "E2b-Sandbox-Id: $id" -H 'E2b-Sandbox-Port: 49983' \
+        -H 'Content-Type: application/connect+json' -H "X-Access-Token: $token" \
+        -H "Authorization: Basic $(printf '%s:' "$user" | base64 -w0)" --data-binary @- |
+        grep -ao '"stdout":"[^"]*"' | sed 's/^[^:]*:"//; s/"$//' |
+        while read -r b; do printf '%s' "$b" | base64 -d; done
+}
+# worker GET PATH: the local worker's control API (JSON on stdout).
+worker_get() { curl -s --max-time 10 --unix-socket "$CUBE_RUN/worker.sock" "http://localhost$1"; }

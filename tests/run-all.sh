@@ -64,21 +64,42 @@ if ! bash "$ROOT/deploy/run.sh" >"$RESULTS/run.log" 2>&1; then
 fi
 . "$ROOT/.cube/env"
 
-# Leak check between files: sandboxes are gone, so are their kernel objects.
+# Leak check between files: sandboxes are gone, so are their kernel objects, except
+# those of the warm pool, which the worker reports (GET /pool) once it has settled.
+pooled_settled() {
+    local j
+    for _ in $(seq 100); do
+        j=$(curl -s --max-time 5 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/pool)
+        if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0' >/dev/null 2>&1 <<<"$j"; then
+            jq -r '.pooled' <<<"$j"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo unsettled
+}
 leak_check() {
-    local name=$1 n left=""
+    local name=$1 n left="" p cgroups veths mounts loops
     n=$(redis-cli -s "$CUBE_RUN/redis.sock" zcard cube:sandboxes 2>/dev/null || echo 0)
     [ "$n" = 0 ] || return 0 # a suite that keeps sandboxes on purpose is checked later
+    p=$(pooled_settled)
+    veths=$(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true)
+    cgroups=$(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+    # cgroup v1 has one directory per controller hierarchy.
+    [ -e /sys/fs/cgroup/cgroup.controllers ] || cgroups=$((cgroups / $(find /sys/fs/cgroup/*/cube -maxdepth 0 -type d 2>/dev/null | wc -l | awk '{print ($1 > 0) ? $1 : 1}')))
     left+=$(ip netns list 2>/dev/null | grep -c '^cube-' || true)
-    left+=" $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true)"
-    left+=" $(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)"
-    left+=" $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)"
-    left+=" $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)"
-    if [ "$left" = "0 0 0 0 0" ]; then
-        echo "ok - leak check after $name"
+    left+=" $((veths - ${p//unsettled/0}))"
+    # Every sandbox (pooled ones too) has its writable layer mounted from a loop device.
+    mounts=$(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)
+    loops=$(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)
+    left+=" $((mounts - ${p//unsettled/0}))"
+    left+=" $((cgroups - ${p//unsettled/0}))"
+    left+=" $((loops - ${p//unsettled/0}))"
+    if [ "$p" != unsettled ] && [ "$left" = "0 0 0 0 0" ]; then
+        echo "ok - leak check after $name ($p pooled)"
         return 0
     fi
-    echo "not ok - leak check after $name (netns, veth, mounts, cgroups, loop devices left: $left)"
+    echo "not ok - leak check after $name (netns, veth, mounts, cgroups, loop devices beyond the $p pooled: $left)"
 }
 
 # 3. Shell integration tests (each prints ok/not ok lines).

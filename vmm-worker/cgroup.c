@@ -155,11 +155,55 @@ static int set_knob(int i, const char *id, const char *file, const char *val, ch
     return 0;
 }
 
+int cgroup_set_limits(const char *id, int cpu, int mem_mb, int pids_max, char *err,
+                      int errlen)
+{
+    long long mem = (long long)mem_mb * 1024 * 1024;
+    char val[64];
+    int i;
+
+    if (cg.v2) {
+        snprintf(val, sizeof(val), "%lld", mem);
+        if (cg.v2_mem && set_knob(0, id, "memory.max", val, err, errlen) < 0)
+            return -1;
+        /* No swap: the memory limit should mean what it says. Missing on hosts
+         * without swap accounting, so not fatal. */
+        if (cg.v2_mem)
+            set_knob(0, id, "memory.swap.max", "0", err, errlen);
+        snprintf(val, sizeof(val), "%d 100000", cpu * 100000);
+        if (cg.v2_cpu && set_knob(0, id, "cpu.max", val, err, errlen) < 0)
+            return -1;
+        snprintf(val, sizeof(val), "%d", pids_max);
+        if (cg.v2_pids && set_knob(0, id, "pids.max", val, err, errlen) < 0)
+            return -1;
+        return 0;
+    }
+    for (i = 0; i < (int)V1_N; i++) {
+        if (!cg.have[i])
+            continue;
+        if (strcmp(v1_ctrls[i], "memory") == 0) {
+            snprintf(val, sizeof(val), "%lld", mem);
+            if (set_knob(i, id, "memory.limit_in_bytes", val, err, errlen) < 0)
+                return -1;
+        } else if (strcmp(v1_ctrls[i], "cpu") == 0) {
+            if (set_knob(i, id, "cpu.cfs_period_us", "100000", err, errlen) < 0)
+                return -1;
+            snprintf(val, sizeof(val), "%d", cpu * 100000);
+            if (set_knob(i, id, "cpu.cfs_quota_us", val, err, errlen) < 0)
+                return -1;
+        } else if (strcmp(v1_ctrls[i], "pids") == 0) {
+            snprintf(val, sizeof(val), "%d", pids_max);
+            if (set_knob(i, id, "pids.max", val, err, errlen) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
                   int errlen)
 {
-    char path[PATH_MAX], val[64];
-    long long mem = (long long)mem_mb * 1024 * 1024;
+    char path[PATH_MAX];
     int i;
 
     for (i = 0; i < n_hier(); i++) {
@@ -171,41 +215,8 @@ int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
             goto fail;
         }
     }
-    if (cg.v2) {
-        snprintf(val, sizeof(val), "%lld", mem);
-        if (cg.v2_mem && set_knob(0, id, "memory.max", val, err, errlen) < 0)
-            goto fail;
-        /* No swap: the memory limit should mean what it says. Missing on hosts
-         * without swap accounting, so not fatal. */
-        if (cg.v2_mem)
-            set_knob(0, id, "memory.swap.max", "0", err, errlen);
-        snprintf(val, sizeof(val), "%d 100000", cpu * 100000);
-        if (cg.v2_cpu && set_knob(0, id, "cpu.max", val, err, errlen) < 0)
-            goto fail;
-        snprintf(val, sizeof(val), "%d", pids_max);
-        if (cg.v2_pids && set_knob(0, id, "pids.max", val, err, errlen) < 0)
-            goto fail;
-        return 0;
-    }
-    for (i = 0; i < (int)V1_N; i++) {
-        if (!cg.have[i])
-            continue;
-        if (strcmp(v1_ctrls[i], "memory") == 0) {
-            snprintf(val, sizeof(val), "%lld", mem);
-            if (set_knob(i, id, "memory.limit_in_bytes", val, err, errlen) < 0)
-                goto fail;
-        } else if (strcmp(v1_ctrls[i], "cpu") == 0) {
-            if (set_knob(i, id, "cpu.cfs_period_us", "100000", err, errlen) < 0)
-                goto fail;
-            snprintf(val, sizeof(val), "%d", cpu * 100000);
-            if (set_knob(i, id, "cpu.cfs_quota_us", val, err, errlen) < 0)
-                goto fail;
-        } else if (strcmp(v1_ctrls[i], "pids") == 0) {
-            snprintf(val, sizeof(val), "%d", pids_max);
-            if (set_knob(i, id, "pids.max", val, err, errlen) < 0)
-                goto fail;
-        }
-    }
+    if (cgroup_set_limits(id, cpu, mem_mb, pids_max, err, errlen) < 0)
+        goto fail;
     return 0;
 fail:
     cgroup_destroy(id);
@@ -355,7 +366,8 @@ int cgroup_freeze(const char *id, int frozen)
         for (size_t k = 0; k < V1_N; k++)
             if (strcmp(v1_ctrls[k], "freezer") == 0)
                 fz = (int)k;
-        if (fz < 0 || !usable(fz) || cg_path(path, sizeof(path), fz, id, "freezer.state") < 0 ||
+        if (fz < 0 || !usable(fz) ||
+            cg_path(path, sizeof(path), fz, id, "freezer.state") < 0 ||
             util_write_knob(path, frozen ? "FROZEN" : "THAWED") < 0)
             return -1;
     }
@@ -392,7 +404,8 @@ static int read_u64(int hier, const char *id, const char *file, const char *key,
         return -1;
     if (key) {
         size_t kl = strlen(key);
-        for (p = buf; p && strncmp(p, key, kl) != 0; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        for (p = buf; p && strncmp(p, key, kl) != 0;
+             p = strchr(p, '\n'), p = p ? p + 1 : p)
             ;
         if (!p)
             return -1;

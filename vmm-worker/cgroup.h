@@ -16,6 +16,9 @@ int cgroup_is_v2(void);
 
 int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
                   int errlen);
+/* (Re)write memory, CPU and pids limits (a warm sandbox gets the request's at claim). */
+int cgroup_set_limits(const char *id, int cpu, int mem_mb, int pids_max, char *err,
+                      int errlen);
 /* Move pid into every hierarchy's sandbox cgroup. */
 int cgroup_attach(const char *id, pid_t pid);
 /* Freeze (frozen=1) or thaw (0) every process of the sandbox: the freezer on v1,

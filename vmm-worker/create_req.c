@@ -87,6 +87,9 @@ int create_req_parse(const char *body, size_t len, struct create_req *req, char 
         req->default_workdir[0] != '/')
         ERR("defaultWorkdir must be an absolute path");
 
+    if (net_policy_parse(root, 0, &req->net, err, errlen) < 0)
+        goto fail;
+
     v = json_object_get(root, "accessToken");
     if (v && !json_is_null(v)) {
         if (!json_is_string(v) || json_string_length(v) > 256)

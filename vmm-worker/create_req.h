@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "cube_id.h"
+#include "net_policy.h"
 
 #define REQ_CPU_MAX 64
 #define REQ_MEM_MIN_MB 64
@@ -20,6 +21,7 @@ struct create_req {
     int mem_mb;         /* 0: template default */
     char default_user[33];
     char default_workdir[256];
+    struct net_policy net; /* allow_internet_access + network.allowOut/denyOut */
 };
 
 /* 0 on success; -1 with a message in err (the caller answers 400). */

@@ -67,6 +67,10 @@ static void on_health(struct evhttp_request *req, void *arg)
         return;
     if (code >= 200 && code < 300) { /* E2B envd answers 204 */
         log_debug("envd %s healthy after %d attempts", p->addr, p->attempts);
+        if (!p->init_body) {
+            finish(p, 1, NULL);
+            return;
+        }
         p->phase = PHASE_INIT;
         arm(p, 0);
         return;
@@ -138,9 +142,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     probe_send(p);
 }
 
-struct envd_probe *envd_probe_start(struct event_base *base, const char *addr, int port,
-                                    const char *init_body, int timeout_ms,
-                                    envd_done_cb cb, void *ctx)
+static struct envd_probe *probe_new(struct event_base *base, const char *addr, int port,
+                                    const char *init_body, enum probe_phase first,
+                                    int timeout_ms, envd_done_cb cb, void *ctx)
 {
     struct envd_probe *p = calloc(1, sizeof(*p));
 
@@ -152,20 +156,36 @@ struct envd_probe *envd_probe_start(struct event_base *base, const char *addr, i
     p->cb = cb;
     p->ctx = ctx;
     p->deadline_ms = cube_monotonic_ms() + timeout_ms;
-    p->init_body = strdup(init_body);
+    p->init_body = init_body ? strdup(init_body) : NULL;
     p->timer = evtimer_new(base, on_timer, p);
     /* One connection object for the whole probe: evhttp reconnects it for every
      * request after a refused connect or a server-side close. */
     p->conn = evhttp_connection_base_new(base, NULL, p->addr, (unsigned short)port);
-    if (!p->init_body || !p->timer || !p->conn) {
+    if ((init_body && !p->init_body) || !p->timer || !p->conn) {
         probe_free(p);
         return NULL;
     }
     evhttp_connection_set_retries(p->conn, 0);
     evhttp_connection_set_timeout(p->conn, INIT_TIMEOUT_S);
-    p->phase = PHASE_HEALTH;
+    p->phase = first;
     arm(p, 0);
     return p;
+}
+
+struct envd_probe *envd_probe_start(struct event_base *base, const char *addr, int port,
+                                    const char *init_body, int timeout_ms,
+                                    envd_done_cb cb, void *ctx)
+{
+    return probe_new(base, addr, port, init_body, PHASE_HEALTH, timeout_ms, cb, ctx);
+}
+
+struct envd_probe *envd_init_start(struct event_base *base, const char *addr, int port,
+                                   const char *init_body, int timeout_ms, envd_done_cb cb,
+                                   void *ctx)
+{
+    if (!init_body)
+        return NULL;
+    return probe_new(base, addr, port, init_body, PHASE_INIT, timeout_ms, cb, ctx);
 }
 
 void envd_probe_cancel(struct envd_probe *p)

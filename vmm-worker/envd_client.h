@@ -13,9 +13,15 @@ struct envd_probe;
  * the event loop (never from inside envd_probe_start), unless cancelled first. */
 typedef void (*envd_done_cb)(int ok, const char *err, void *ctx);
 
+/* Poll /health until envd answers, then POST init_body to /init (init_body NULL: stop
+ * once healthy; a warm-pool sandbox is prepared that way). */
 struct envd_probe *envd_probe_start(struct event_base *base, const char *addr, int port,
                                     const char *init_body, int timeout_ms,
                                     envd_done_cb cb, void *ctx);
+/* POST /init right away: envd is known to be up (a sandbox taken from a warm pool). */
+struct envd_probe *envd_init_start(struct event_base *base, const char *addr, int port,
+                                   const char *init_body, int timeout_ms, envd_done_cb cb,
+                                   void *ctx);
 /* Stop and free; the callback will not run. */
 void envd_probe_cancel(struct envd_probe *p);
 

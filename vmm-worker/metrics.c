@@ -74,7 +74,7 @@ static void sample_one(const struct sb_record *r, void *arg)
     char ts[32];
     unsigned long long mem_total;
 
-    cgroup_stats(r->id, &st);
+    cgroup_stats(r->inst, &st);
     if (strcmp(p->id, r->id) == 0 && c->now_ms > p->at_ms && st.cpu_usage_ns >= p->cpu_ns &&
         r->cpu > 0)
         pct = (double)(st.cpu_usage_ns - p->cpu_ns) / 1e6 /
@@ -92,7 +92,7 @@ static void sample_one(const struct sb_record *r, void *arg)
                   (json_int_t)(c->now_ms / 1000), "cpuCount", r->cpu, "cpuUsedPct",
                   (double)((long long)(pct * 100 + 0.5)) / 100.0, "memUsed",
                   (json_int_t)st.mem_used, "memTotal", (json_int_t)mem_total, "memCache",
-                  (json_int_t)st.mem_cache, "diskUsed", (json_int_t)upper_usage(c->w, r->id),
+                  (json_int_t)st.mem_cache, "diskUsed", (json_int_t)upper_usage(c->w, r->inst),
                   "diskTotal", (json_int_t)((long long)r->disk_mb << 20)));
 }
 

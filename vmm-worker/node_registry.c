@@ -31,6 +31,8 @@ struct node_registry {
     char url[256];
     char node[32];
     char addr[300];
+    char labels[256];
+    int registered; /* cube:nodes held us once: a later SADD of 1 means data loss */
     int capacity;
     struct node_registry_view view;
 };
@@ -82,16 +84,43 @@ static void cmd(struct node_registry *reg, const char *what, int argc, const cha
     redisAsyncCommandArgv(reg->ac, on_reply, (void *)what, argc, argv, NULL);
 }
 
+static void register_templates(struct node_registry *reg);
+static void reconcile(struct node_registry *reg);
+
+static void on_nodes_added(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct node_registry *reg = priv;
+    redisReply *reply = r;
+
+    (void)ac;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+        return;
+    if (reply->integer == 1 && reg->registered) {
+        log_warn("redis: node %s was missing from cube:nodes (data lost?); registering "
+                 "templates and sandboxes again",
+                 reg->node);
+        register_templates(reg);
+        reconcile(reg);
+    }
+    reg->registered = 1;
+}
+
 static void send_heartbeat(struct node_registry *reg)
 {
-    char key[64], alive[64], cpus[16], mem[24], count[16], cap[16], now[24];
+    char key[64], alive[64], cpus[16], mem[24], count[16], cap[16], now[24], pooled[16];
     struct sysinfo si;
-    const char *hset[] = {
-        "HSET",         key,       "id",        reg->node,
-        "addr",         reg->addr, "cpus",      cpus,
-        "mem_mb",       mem,       "sandboxes", count,
-        "capacity",     cap,       "state",     reg->draining ? "draining" : "ready",
-        "heartbeat_ms", now,       "disk_quota", disk_quota_enforced() ? "true" : "false"};
+    const char *hset[] = {"HSET",         key,
+                          "id",           reg->node,
+                          "addr",         reg->addr,
+                          "cpus",         cpus,
+                          "mem_mb",       mem,
+                          "sandboxes",    count,
+                          "capacity",     cap,
+                          "state",        reg->draining ? "draining" : "ready",
+                          "heartbeat_ms", now,
+                          "pooled",       pooled,
+                          "disk_quota",   disk_quota_enforced() ? "true" : "false",
+                          "labels",       reg->labels};
     const char *set[] = {"SET", alive, "1", "PX", ALIVE_TTL_MS};
     const char *sadd[] = {"SADD", "cube:nodes", reg->node};
 
@@ -104,11 +133,16 @@ static void send_heartbeat(struct node_registry *reg)
                  : 0ULL);
     snprintf(count, sizeof(count), "%d", reg->view.count(reg->view.ctx));
     snprintf(cap, sizeof(cap), "%d", reg->capacity);
+    snprintf(pooled, sizeof(pooled), "%d",
+             reg->view.pooled ? reg->view.pooled(reg->view.ctx) : 0);
     snprintf(now, sizeof(now), "%lld", (long long)cube_now_ms());
     cmd(reg, "heartbeat HSET", (int)(sizeof(hset) / sizeof(hset[0])), hset);
     if (!reg->draining)
         cmd(reg, "heartbeat SET", 5, set);
-    cmd(reg, "heartbeat SADD", 3, sadd);
+    /* SADD answers 1 when the node was not listed: Redis lost its data (FLUSHALL, a
+     * restart without persistence) while we stayed connected. Register again. */
+    if (reg->ac && reg->connected)
+        redisAsyncCommandArgv(reg->ac, on_nodes_added, reg, 3, sadd, NULL);
 }
 
 static void register_templates(struct node_registry *reg)
@@ -167,9 +201,11 @@ void node_registry_sandbox_up(struct node_registry *reg, const struct sb_record 
 {
     char sb[64], set[64];
     /* Runtime fields only; the gateway owns the API fields of the same hash. */
-    const char *hset[] = {
-        "HSET", sb,         "id",    r->id,    "node", reg ? reg->node : "",
-        "addr", r->address, "state", "running"};
+    const char *hset[] = {"HSET",  sb,
+                          "id",    r->id,
+                          "node",  reg ? reg->node : "",
+                          "addr",  r->address,
+                          "state", r->state == SB_PAUSED ? "paused" : "running"};
     const char *sadd[] = {"SADD", set, r->id};
 
     if (!reg)
@@ -232,7 +268,8 @@ void node_registry_draining(struct node_registry *reg)
 
 static void schedule_reconnect(struct node_registry *reg)
 {
-    struct timeval tv = {reg->backoff_ms / 1000, (suseconds_t)(reg->backoff_ms % 1000) * 1000};
+    struct timeval tv = {reg->backoff_ms / 1000,
+                         (suseconds_t)(reg->backoff_ms % 1000) * 1000};
 
     evtimer_add(reg->reconnect, &tv);
     reg->backoff_ms =
@@ -337,6 +374,7 @@ struct node_registry *node_registry_new(struct event_base *base,
     reg->base = base;
     reg->view = *view;
     reg->capacity = cfg->capacity;
+    snprintf(reg->labels, sizeof(reg->labels), "%s", cfg->labels ? cfg->labels : "");
     reg->backoff_ms = BACKOFF_MIN_MS;
     snprintf(reg->url, sizeof(reg->url), "%s", cfg->url);
     snprintf(reg->node, sizeof(reg->node), "%s", cfg->node_id);

@@ -15,6 +15,8 @@ struct node_registry;
 struct node_registry_view {
     /* Number of sandboxes the worker holds (any state). */
     int (*count)(void *ctx);
+    /* Warm sandboxes held in pools (ready or being prepared); may be NULL. */
+    int (*pooled)(void *ctx);
     /* 1 if the worker runs a sandbox with this id. */
     int (*has)(const char *id, void *ctx);
     /* Call fn for every running sandbox. */
@@ -28,6 +30,7 @@ struct node_registry_cfg {
     const char *url; /* "unix:/path" or "host:port" */
     const char *node_id;
     const char *worker_addr; /* "unix:/run/cube/worker.sock" */
+    const char *labels;      /* "k=v,k2=v2" (--labels), may be NULL */
     int capacity;
 };
 

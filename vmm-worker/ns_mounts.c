@@ -199,6 +199,15 @@ static int put_file(const char *path, const char *text)
     return close(fd);
 }
 
+void ns_mounts_hosts_text(const char *hostname, char *out, size_t len)
+{
+    snprintf(out, len,
+             "127.0.0.1\tlocalhost\n"
+             "::1\tlocalhost ip6-localhost ip6-loopback\n"
+             "127.0.1.1\t%s\n",
+             hostname);
+}
+
 static int setup_etc(const struct ns_mount_cfg *c, char *err, int errlen)
 {
     char text[512];
@@ -208,11 +217,7 @@ static int setup_etc(const struct ns_mount_cfg *c, char *err, int errlen)
     snprintf(text, sizeof(text), "%s\n", c->hostname);
     if (put_file("/etc/hostname", text) < 0)
         FAIL("write /etc/hostname: %s", strerror(errno));
-    snprintf(text, sizeof(text),
-             "127.0.0.1\tlocalhost\n"
-             "::1\tlocalhost ip6-localhost ip6-loopback\n"
-             "127.0.1.1\t%s\n",
-             c->hostname);
+    ns_mounts_hosts_text(c->hostname, text, sizeof(text));
     if (put_file("/etc/hosts", text) < 0)
         FAIL("write /etc/hosts: %s", strerror(errno));
     if (c->resolv_conf && put_file("/etc/resolv.conf", c->resolv_conf) < 0)

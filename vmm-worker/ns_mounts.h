@@ -3,6 +3,8 @@
 #ifndef CUBE_WORKER_NS_MOUNTS_H
 #define CUBE_WORKER_NS_MOUNTS_H
 
+#include <stddef.h>
+
 struct ns_mount_cfg {
     const char *lower;       /* template rootfs (read-only lower layer) */
     const char *sb_dir;      /* holds upper/, work/ and the mount point rootfs/ */
@@ -22,5 +24,8 @@ int ns_mounts_setup(const struct ns_mount_cfg *c, char *err, int errlen);
  * have are skipped. The sandbox cannot undo this: it has no CAP_SYS_ADMIN and its
  * seccomp filter refuses mount(2)/umount2(2). -1 with err set. */
 int ns_mounts_mask(char *err, int errlen);
+
+/* The sandbox's /etc/hosts: localhost plus its hostname on 127.0.1.1. */
+void ns_mounts_hosts_text(const char *hostname, char *out, size_t len);
 
 #endif

@@ -14,8 +14,8 @@
  *      (CLOEXEC) -> P sees EOF
  *   C on any error: sends "E<message>" and exits; P kills and reaps it.
  *
- * The worker is single-threaded, so running ordinary libc code in the child of a raw
- * clone3 (no fork handlers) is safe. */
+ * The caller (a spawner process, spawner.h) is single-threaded, so running ordinary
+ * libc code in the child of a raw clone3 (no fork handlers) is safe. */
 #include "ns_spawn.h"
 
 #include <errno.h>
@@ -283,4 +283,14 @@ fail:
     close(pidfd);
     close(sv[0]);
     return -1;
+}
+
+void ns_spawn_kill_wait(int pidfd)
+{
+    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+
+    if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        return;
+    while (poll(&pfd, 1, SYNC_TIMEOUT_MS) < 0 && errno == EINTR)
+        ;
 }

@@ -30,4 +30,8 @@ struct ns_spawn_cfg {
 int ns_spawn(const struct ns_spawn_cfg *cfg, pid_t *pid, int *pidfd, char *err,
              int errlen);
 
+/* SIGKILL through pidfd and wait (bounded) until the process is gone; works whether or
+ * not the caller is its parent. */
+void ns_spawn_kill_wait(int pidfd);
+
 #endif

@@ -11,43 +11,87 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "cube_log.h"
 #include "cube_time.h"
-#include "disk_quota.h"
 #include "envd_client.h"
-#include "netns.h"
+#include "net_policy.h"
 #include "node_registry.h"
 #include "ns_spawn.h"
+#include "spawner.h"
 #include "util.h"
 #include "worker_api.h"
 
 #define KILL_GRACE_MS 10000 /* after SIGKILL, how long until we give up waiting */
 #define MAX_PENDING_DELETES 8
+#define RETRY_MIN_MS 100  /* pool refill backoff after a failed prepare ... */
+#define RETRY_MAX_MS 5000 /* ... doubling up to this */
+
+struct pool;
 
 struct sandbox {
     struct sb_record rec;
     struct worker *w;
     char dir[PATH_MAX];
-    int pidfd;             /* -1 before spawn */
-    int is_child;          /* spawned by this worker process: reap with waitpid */
+    int pidfd;             /* -1 until the spawner delivered it */
     struct event *exit_ev; /* pidfd readable = init exited */
     struct event *kill_timer;
     struct envd_probe *probe;
+    struct pool *pool; /* while being prepared for, or waiting in, a pool */
+    int pool_ready;    /* in pool->ready (else, with pool set: being prepared) */
+    int in_table;      /* handed out: in w->sandboxes, has an API id */
+    int warm;          /* taken from a ready pool (for logs) */
     struct evhttp_request *create_http; /* pending POST reply */
     struct event *client_ev;            /* EV_CLOSED on that request's connection */
     char fail_msg[256];                 /* why a pending create failed */
     struct evhttp_request *del_http[MAX_PENDING_DELETES];
     int n_del;
-    int64_t t0; /* monotonic ms at create start, for latency logs */
-    struct sandbox *next;
+    int64_t t0;           /* monotonic ms at create start, for latency logs */
+    int64_t claim_us[2];  /* claim started, /init sent (µs, for debug logs) */
+    struct sandbox *next; /* w->sandboxes, or its pool's ready list */
+    struct sandbox *all_next;
+};
+
+/* A create waiting for its template's next prepared sandbox. */
+struct waiter {
+    struct worker *w;
+    struct pool *pool;
+    struct create_req req;
+    struct evhttp_request *http;
+    struct event *client_ev;
+    int64_t t0;
+    struct waiter *next;
+};
+
+struct pool {
+    char template_id[TEMPLATE_REF_MAX + 1];
+    int size;      /* ready sandboxes to keep */
+    int preparing; /* sandboxes being made for this pool */
+    struct sandbox *ready;
+    int n_ready;
+    struct waiter *wait_head, *wait_tail;
+    int n_wait;
+    int failures;        /* consecutive failed prepares */
+    struct event *retry; /* backoff timer; pending = do not refill now */
+    struct pool *next;
 };
 
 static void on_exit_ev(evutil_socket_t fd, short what, void *arg);
 static void kill_sandbox(struct sandbox *sb);
+static void pool_refill(struct worker *w, struct pool *p);
+static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_request *http,
+                  int64_t t0);
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int pidfd_open_(pid_t pid)
 {
@@ -59,10 +103,36 @@ static int pidfd_kill(int pidfd)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 }
 
-/* The create's client hung up (gateway timeout, Ctrl-C): nobody will learn about this
- * sandbox, so it must not survive. evhttp does not read from a connection while the
- * application holds its request, so it would not notice; hence a separate EV_CLOSED
- * watch (EPOLLRDHUP) on the connection's fd. */
+static int sandbox_dir(struct worker *w, const char *name, char *out, size_t len)
+{
+    return util_fmt(out, len, "%s/%s", w->sandboxes_dir, name);
+}
+
+/* ---- client watches --------------------------------------------------------------- */
+
+/* evhttp does not read from a connection while the application holds its request, so
+ * it would not notice a client hanging up (gateway timeout, Ctrl-C); hence a separate
+ * EV_CLOSED watch (EPOLLRDHUP) on the connection's fd. */
+static struct event *watch_conn(struct worker *w, struct evhttp_request *http,
+                                event_callback_fn cb, void *arg)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(http);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    struct event *ev;
+
+    if (fd < 0)
+        return NULL;
+    ev = event_new(w->base, fd, EV_CLOSED, cb, arg);
+    if (ev && event_add(ev, NULL) < 0) {
+        event_free(ev);
+        ev = NULL;
+    }
+    return ev;
+}
+
+/* The create's client went away: nobody will learn about this sandbox, so it must not
+ * survive. */
 static void on_client_gone(evutil_socket_t fd, short what, void *arg)
 {
     struct sandbox *sb = arg;
@@ -72,21 +142,6 @@ static void on_client_gone(evutil_socket_t fd, short what, void *arg)
     log_warn("sandbox %s: client went away during creation; destroying it", sb->rec.id);
     snprintf(sb->fail_msg, sizeof(sb->fail_msg), "client went away");
     kill_sandbox(sb);
-}
-
-static void watch_client(struct sandbox *sb)
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(sb->create_http);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-
-    if (fd < 0)
-        return;
-    sb->client_ev = event_new(sb->w->base, fd, EV_CLOSED, on_client_gone, sb);
-    if (sb->client_ev && event_add(sb->client_ev, NULL) < 0) {
-        event_free(sb->client_ev);
-        sb->client_ev = NULL;
-    }
 }
 
 /* Stop watching the client before answering it. */
@@ -102,7 +157,7 @@ static struct evhttp_request *take_create_http(struct sandbox *sb)
     return req;
 }
 
-/* ---- table ------------------------------------------------------------------------ */
+/* ---- tables ----------------------------------------------------------------------- */
 
 struct sandbox *sandbox_find(struct worker *w, const char *id)
 {
@@ -110,6 +165,17 @@ struct sandbox *sandbox_find(struct worker *w, const char *id)
 
     for (sb = w->sandboxes; sb; sb = sb->next) {
         if (strcmp(sb->rec.id, id) == 0)
+            return sb;
+    }
+    return NULL;
+}
+
+static struct sandbox *find_instance(struct worker *w, const char *inst)
+{
+    struct sandbox *sb;
+
+    for (sb = w->all; sb; sb = sb->all_next) {
+        if (strcmp(sb->rec.inst, inst) == 0)
             return sb;
     }
     return NULL;
@@ -125,6 +191,7 @@ static void table_add(struct worker *w, struct sandbox *sb)
     sb->next = w->sandboxes;
     w->sandboxes = sb;
     w->count++;
+    sb->in_table = 1;
 }
 
 static void table_remove(struct worker *w, struct sandbox *sb)
@@ -135,6 +202,25 @@ static void table_remove(struct worker *w, struct sandbox *sb)
         if (*pp == sb) {
             *pp = sb->next;
             w->count--;
+            sb->in_table = 0;
+            return;
+        }
+    }
+}
+
+static void all_add(struct worker *w, struct sandbox *sb)
+{
+    sb->all_next = w->all;
+    w->all = sb;
+}
+
+static void all_remove(struct worker *w, struct sandbox *sb)
+{
+    struct sandbox **pp;
+
+    for (pp = &w->all; *pp; pp = &(*pp)->all_next) {
+        if (*pp == sb) {
+            *pp = sb->all_next;
             return;
         }
     }
@@ -161,58 +247,200 @@ void sandbox_foreach_running(struct worker *w,
     }
 }
 
-/* ---- resources -------------------------------------------------------------------- */
+/* ---- pools ------------------------------------------------------------------------ */
 
-static int sandbox_dir(struct worker *w, const char *id, char *out, size_t len)
+static const struct template *resolve_template(struct worker *w, const char *ref)
 {
-    return util_fmt(out, len, "%s/%s", w->sandboxes_dir, id);
+    const struct template *t = template_find(&w->templates, ref);
+
+    if (t)
+        return t;
+    /* Templates can be built while the worker runs: rescan on a miss. */
+    template_scan(&w->templates, w->cfg.template_dir);
+    node_registry_templates_changed(w->reg);
+    return template_find(&w->templates, ref);
 }
 
-/* Remove everything a sandbox may own outside its (dead) namespaces. Safe on partly
- * created sandboxes and when called twice; slot < 0 = unknown. state.json goes last
- * so an interrupted cleanup is retried by the next worker start. */
-static void release_resources(const char *id, int slot, const char *dir)
+static int template_pool_size(const struct worker *w, const struct template *t)
 {
-    char path[PATH_MAX];
-    static const char *const sub[] = {"upper", "work", "rootfs", "console.log"};
-    size_t i;
-
-    netns_teardown(slot);
-    cgroup_destroy(id);
-    disk_quota_release(dir);
-    for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-        if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) == 0 &&
-            util_rm_rf(path) < 0)
-            log_warn("sandbox %s: remove %s: %s", id, path, strerror(errno));
-    }
-    if (util_rm_rf(dir) < 0)
-        log_warn("sandbox %s: remove %s: %s", id, dir, strerror(errno));
+    return t->pool_size >= 0 ? t->pool_size : w->cfg.pool_size;
 }
 
-static int make_dirs(struct sandbox *sb, char *err, int errlen)
-{
-    static const char *const sub[] = {"upper", "work", "rootfs"};
-    unsigned uid = sb->rec.uid_shift;
-    char path[PATH_MAX];
-    size_t i;
+static void on_retry(evutil_socket_t fd, short what, void *arg);
 
-    /* 0711: the sandbox's root (an unprivileged host uid) must traverse it to reach
-     * its layers, but must not list or read state.json / console.log. */
-    if (mkdir(sb->dir, 0711) < 0) {
-        snprintf(err, (size_t)errlen, "mkdir %s: %s", sb->dir, strerror(errno));
-        return -1;
-    }
-    if (disk_quota_apply(sb->dir, sb->rec.disk_mb, err, errlen) < 0)
-        return -1;
-    for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-        if (util_fmt(path, sizeof(path), "%s/%s", sb->dir, sub[i]) < 0 ||
-            mkdir(path, 0755) < 0 || chown(path, uid, uid) < 0) {
-            snprintf(err, (size_t)errlen, "prepare %s: %s", path, strerror(errno));
-            return -1;
+static struct pool *pool_get(struct worker *w, const struct template *t)
+{
+    struct pool *p;
+
+    for (p = w->pools; p; p = p->next) {
+        if (strcmp(p->template_id, t->id) == 0) {
+            p->size = template_pool_size(w, t);
+            return p;
         }
     }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    snprintf(p->template_id, sizeof(p->template_id), "%s", t->id);
+    p->size = template_pool_size(w, t);
+    p->retry = evtimer_new(w->base, on_retry, w);
+    if (!p->retry) {
+        free(p);
+        return NULL;
+    }
+    p->next = w->pools;
+    w->pools = p;
+    return p;
+}
+
+static void pool_push_ready(struct pool *p, struct sandbox *sb)
+{
+    sb->pool = p;
+    sb->pool_ready = 1;
+    sb->next = p->ready;
+    p->ready = sb;
+    p->n_ready++;
+}
+
+static struct sandbox *pool_pop_ready(struct pool *p)
+{
+    struct sandbox *sb = p->ready;
+
+    if (sb) {
+        p->ready = sb->next;
+        p->n_ready--;
+        sb->next = NULL;
+        sb->pool = NULL;
+        sb->pool_ready = 0;
+    }
+    return sb;
+}
+
+/* Take sb out of its pool, whatever it was doing there. Returns 1 if it was still
+ * being prepared (so its end is a failed prepare). */
+static int pool_detach(struct sandbox *sb)
+{
+    struct pool *p = sb->pool;
+    struct sandbox **pp;
+
+    if (!p)
+        return 0;
+    sb->pool = NULL;
+    if (!sb->pool_ready) {
+        p->preparing--;
+        return 1;
+    }
+    sb->pool_ready = 0;
+    for (pp = &p->ready; *pp; pp = &(*pp)->next) {
+        if (*pp == sb) {
+            *pp = sb->next;
+            p->n_ready--;
+            break;
+        }
+    }
+    sb->next = NULL;
     return 0;
 }
+
+static void waiter_free(struct waiter *wt)
+{
+    if (wt->client_ev)
+        event_free(wt->client_ev);
+    create_req_free(&wt->req);
+    free(wt);
+}
+
+static void waiter_unlink(struct waiter *wt)
+{
+    struct pool *p = wt->pool;
+    struct waiter **pp, *prev = NULL;
+
+    for (pp = &p->wait_head; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp == wt) {
+            *pp = wt->next;
+            if (p->wait_tail == wt)
+                p->wait_tail = prev;
+            p->n_wait--;
+            return;
+        }
+    }
+}
+
+static void waiter_fail(struct waiter *wt, int status, const char *msg)
+{
+    waiter_unlink(wt);
+    log_error("create %s failed: %s", wt->req.sandbox_id, msg);
+    api_reply_error(wt->http, status, msg);
+    waiter_free(wt);
+}
+
+static void on_waiter_gone(evutil_socket_t fd, short what, void *arg)
+{
+    struct waiter *wt = arg;
+
+    (void)fd;
+    (void)what;
+    log_warn("create %s: client went away while waiting for a sandbox",
+             wt->req.sandbox_id);
+    waiter_fail(wt, 500, "client went away");
+}
+
+static int waiting_total(const struct worker *w)
+{
+    const struct pool *p;
+    int n = 0;
+
+    for (p = w->pools; p; p = p->next)
+        n += p->n_wait;
+    return n;
+}
+
+/* A prepared sandbox is ready: the oldest waiter gets it, else the pool keeps it. */
+static void pool_offer(struct worker *w, struct pool *p, struct sandbox *sb)
+{
+    struct waiter *wt = p->wait_head;
+
+    (void)w;
+    if (!wt) {
+        pool_push_ready(p, sb);
+        return;
+    }
+    waiter_unlink(wt);
+    if (wt->client_ev) {
+        event_free(wt->client_ev);
+        wt->client_ev = NULL;
+    }
+    claim(sb, &wt->req, wt->http, wt->t0);
+    free(wt); /* req now belongs to the claim */
+}
+
+/* A prepare failed: the oldest waiter learns why (cold creates report errors rather
+ * than hang), and refills back off so a broken template does not spin. */
+static void pool_failed(struct worker *w, struct pool *p, const char *why)
+{
+    struct timeval tv;
+    int ms;
+
+    p->failures++;
+    if (p->wait_head)
+        waiter_fail(p->wait_head, 500, why);
+    ms = RETRY_MIN_MS << (p->failures < 6 ? p->failures - 1 : 5);
+    if (ms > RETRY_MAX_MS)
+        ms = RETRY_MAX_MS;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    if (!w->shutting_down)
+        evtimer_add(p->retry, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sandbox_pools_refill(arg);
+}
+
+/* ---- prepare ---------------------------------------------------------------------- */
 
 static void free_sandbox(struct sandbox *sb)
 {
@@ -228,16 +456,203 @@ static void free_sandbox(struct sandbox *sb)
     free(sb);
 }
 
-/* The end of every sandbox: resources gone, replies sent, memory freed. */
-static void finalize(struct sandbox *sb)
+static int watch_exit(struct sandbox *sb)
 {
+    /* Not EV_PERSIST: a dead process's pidfd stays readable; one shot is enough. */
+    sb->exit_ev = event_new(sb->w->base, sb->pidfd, EV_READ, on_exit_ev, sb);
+    if (!sb->exit_ev || event_add(sb->exit_ev, NULL) < 0)
+        return -1;
+    return 0;
+}
+
+static void on_warm(int ok, const char *err, void *ctx)
+{
+    struct sandbox *sb = ctx;
+    struct pool *p = sb->pool;
+
+    sb->probe = NULL;
+    if (!ok) {
+        log_error("sandbox %s: %s", sb->rec.inst, err);
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
+        kill_sandbox(sb);
+        return;
+    }
+    sb->rec.state = SB_POOLED;
+    if (state_save(sb->dir, &sb->rec) < 0) {
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "save state: %s", strerror(errno));
+        kill_sandbox(sb);
+        return;
+    }
+    p->preparing--;
+    p->failures = 0;
+    sb->pool = NULL;
+    log_debug("sandbox %s prepared in %lld ms", sb->rec.inst,
+              (long long)(cube_monotonic_ms() - sb->t0));
+    pool_offer(sb->w, p, sb);
+}
+
+static void on_spawned(const struct prep_result *res, int pidfd, void *ctx)
+{
+    struct sandbox *sb = ctx;
+    struct worker *w = sb->w;
+    struct pool *p = sb->pool;
+
+    if (res->status < 0 || pidfd < 0) {
+        /* The spawner removed whatever it had made. */
+        if (pidfd >= 0)
+            close(pidfd);
+        pool_detach(sb);
+        slots_release(&w->slots, sb->rec.slot);
+        all_remove(w, sb);
+        free_sandbox(sb);
+        pool_failed(w, p, res->err[0] ? res->err : "sandbox preparation failed");
+        return;
+    }
+    sb->pidfd = pidfd;
+    sb->rec.pid = res->pid;
+    sb->rec.start_time = res->start_time;
+    if (watch_exit(sb) < 0) {
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "cannot watch sandbox init");
+        kill_sandbox(sb);
+        return;
+    }
+    sb->probe = envd_probe_start(w->base, sb->rec.address, ENVD_PORT, NULL,
+                                 w->cfg.envd_timeout_ms, on_warm, sb);
+    if (!sb->probe) {
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "cannot start envd probe");
+        kill_sandbox(sb);
+    }
+}
+
+/* Start making one sandbox for p. -1 when no slot is free or on OOM. */
+static int prepare_one(struct worker *w, struct pool *p, const struct template *t)
+{
+    static struct prep_job job; /* ~8.5 KB: not on the stack */
+    struct sandbox *sb = calloc(1, sizeof(*sb));
+
+    if (!sb)
+        return -1;
+    sb->w = w;
+    sb->pidfd = -1;
+    sb->t0 = cube_monotonic_ms();
+    if (cube_id_generate(sb->rec.inst, CUBE_SANDBOX_ID_LEN, 'p') < 0) {
+        free(sb);
+        return -1;
+    }
+    memcpy(sb->rec.id, sb->rec.inst, sizeof(sb->rec.id));
+    snprintf(sb->rec.template_id, sizeof(sb->rec.template_id), "%s", t->id);
+    snprintf(sb->rec.alias, sizeof(sb->rec.alias), "%s", t->alias);
+    snprintf(sb->rec.envd_version, sizeof(sb->rec.envd_version), "%s", t->envd_version);
+    sb->rec.cpu = t->cpu;
+    sb->rec.mem_mb = t->mem_mb;
+    sb->rec.disk_mb = t->disk_mb;
+    sb->rec.uid_shift = t->uid_shift;
+    sb->rec.created_ms = cube_now_ms();
+    sb->rec.state = SB_CREATING;
+    if (sandbox_dir(w, sb->rec.inst, sb->dir, sizeof(sb->dir)) < 0) {
+        free(sb);
+        return -1;
+    }
+    sb->rec.slot = slots_alloc(&w->slots);
+    if (sb->rec.slot < 0) {
+        free(sb);
+        return -1;
+    }
+    slot_sandbox_addr(sb->rec.slot, sb->rec.address);
+
+    memset(&job, 0, sizeof(job));
+    job.kind = PREP_SPAWN;
+    job.rec = sb->rec;
+    snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
+    snprintf(job.rootfs, sizeof(job.rootfs), "%s", t->rootfs);
+    if (spawners_submit(w->spawners, &job, on_spawned, sb) < 0) {
+        slots_release(&w->slots, sb->rec.slot);
+        free(sb);
+        return -1;
+    }
+    sb->pool = p;
+    p->preparing++;
+    all_add(w, sb);
+    return 0;
+}
+
+static void pool_refill(struct worker *w, struct pool *p)
+{
+    const struct template *t;
+    int want;
+
+    if (w->shutting_down || evtimer_pending(p->retry, NULL))
+        return;
+    t = template_find(&w->templates, p->template_id);
+    if (!t) {
+        while (p->wait_head)
+            waiter_fail(p->wait_head, 404, "template was removed");
+        return;
+    }
+    p->size = template_pool_size(w, t);
+    want = p->size + p->n_wait - p->n_ready - p->preparing;
+    while (want-- > 0) {
+        if (prepare_one(w, p, t) < 0) {
+            /* Creates beyond what is on its way cannot be served. */
+            while (p->n_wait > p->preparing)
+                waiter_fail(p->wait_tail, 503, "no free network slot on this node");
+            break;
+        }
+    }
+}
+
+void sandbox_pools_refill(struct worker *w)
+{
+    const struct template *t;
+    struct pool *p;
+
+    for (t = w->templates.head; t; t = t->next) {
+        if (template_pool_size(w, t) > 0 && (p = pool_get(w, t)) != NULL)
+            pool_refill(w, p);
+    }
+}
+
+json_t *sandbox_pools_json(struct worker *w)
+{
+    json_t *arr = json_array();
+    struct pool *p;
+    int pooled = 0;
+
+    for (p = w->pools; p; p = p->next) {
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:i, s:i}", "template",
+                                             p->template_id, "size", p->size, "ready",
+                                             p->n_ready, "preparing", p->preparing,
+                                             "waiting", p->n_wait));
+        pooled += p->n_ready + p->preparing;
+    }
+    return json_pack("{s:o, s:i, s:i}", "pools", arr, "pooled", pooled, "spawnerJobs",
+                     w->spawners ? spawners_pending(w->spawners) : 0);
+}
+
+int sandbox_pooled_count(struct worker *w)
+{
+    struct pool *p;
+    int n = 0;
+
+    for (p = w->pools; p; p = p->next)
+        n += p->n_ready + p->preparing;
+    return n;
+}
+
+/* ---- the end of a sandbox --------------------------------------------------------- */
+
+static void on_released(const struct prep_result *res, int pidfd, void *ctx)
+{
+    struct sandbox *sb = ctx;
     struct worker *w = sb->w;
     int i;
 
-    release_resources(sb->rec.id, sb->rec.slot, sb->dir);
+    if (pidfd >= 0)
+        close(pidfd);
+    if (!res || res->status < 0)
+        prep_release(sb->rec.inst, sb->rec.slot, sb->dir); /* spawner died: do it here */
     slots_release(&w->slots, sb->rec.slot);
-    node_registry_sandbox_gone(w->reg, sb->rec.id);
-    table_remove(w, sb);
+    all_remove(w, sb);
     log_info("sandbox %s destroyed", sb->rec.id);
     if (sb->create_http)
         api_reply_error(take_create_http(sb), 500,
@@ -247,13 +662,43 @@ static void finalize(struct sandbox *sb)
     free_sandbox(sb);
 }
 
-static void reap(struct sandbox *sb)
+/* Init is gone: hand the rest to a spawner; replies go out once it is all removed. */
+static void finalize(struct sandbox *sb)
 {
-    if (!sb->is_child || sb->rec.pid <= 0)
-        return;
-    /* Reaping releases the zombie, which cgroup v1 still counts as a member. */
-    while (waitpid(sb->rec.pid, NULL, WNOHANG) < 0 && errno == EINTR)
-        ;
+    static struct prep_job job;
+    struct worker *w = sb->w;
+    struct pool *p = sb->pool;
+    int was_preparing = pool_detach(sb);
+
+    if (sb->in_table) {
+        table_remove(w, sb);
+        node_registry_sandbox_gone(w->reg, sb->rec.id);
+    }
+    if (sb->exit_ev) {
+        event_free(sb->exit_ev);
+        sb->exit_ev = NULL;
+    }
+    if (sb->kill_timer) {
+        event_free(sb->kill_timer);
+        sb->kill_timer = NULL;
+    }
+    envd_probe_cancel(sb->probe);
+    sb->probe = NULL;
+    if (sb->pidfd >= 0) {
+        close(sb->pidfd);
+        sb->pidfd = -1;
+    }
+    memset(&job, 0, sizeof(job));
+    job.kind = PREP_RELEASE;
+    job.rec = sb->rec;
+    snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
+    if (!w->spawners || spawners_submit(w->spawners, &job, on_released, sb) < 0)
+        on_released(NULL, -1, sb);
+    if (p && was_preparing)
+        pool_failed(
+            w, p, sb->fail_msg[0] ? sb->fail_msg : "sandbox init exited during startup");
+    else if (p)
+        pool_refill(w, p);
 }
 
 static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
@@ -270,22 +715,24 @@ static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
 /* Begin the end. The rest happens in on_exit_ev (or right here if nothing runs). */
 static void kill_sandbox(struct sandbox *sb)
 {
-    struct timeval tv = {KILL_GRACE_MS / 1000, (suseconds_t)(KILL_GRACE_MS % 1000) * 1000};
+    struct timeval tv = {KILL_GRACE_MS / 1000,
+                         (suseconds_t)(KILL_GRACE_MS % 1000) * 1000};
+    enum sb_state was = sb->rec.state;
 
-    if (sb->rec.state == SB_KILLING)
+    if (was == SB_KILLING)
         return;
-    sb->rec.state = SB_KILLING;
     envd_probe_cancel(sb->probe);
     sb->probe = NULL;
     /* Persist "killing" first: if the worker dies now, the next one finishes this. */
+    sb->rec.state = SB_KILLING;
     if (state_save(sb->dir, &sb->rec) < 0)
         log_warn("sandbox %s: save state: %s", sb->rec.id, strerror(errno));
     if (sb->pidfd < 0) {
         finalize(sb);
         return;
     }
-    /* Frozen tasks do not die until thawed: thaw a paused sandbox first. */
-    if (cgroup_freeze(sb->rec.id, 0) < 0 && errno != ENOENT)
+    /* Frozen tasks do not die until thawed. */
+    if (was == SB_PAUSED && cgroup_freeze(sb->rec.inst, 0) < 0 && errno != ENOENT)
         log_warn("sandbox %s: thaw before kill: %s", sb->rec.id, strerror(errno));
     /* SIGKILL to the pid namespace's init makes the kernel kill every process in it. */
     if (pidfd_kill(sb->pidfd) < 0 && errno != ESRCH)
@@ -301,7 +748,6 @@ static void on_exit_ev(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    reap(sb);
     if (sb->rec.state != SB_KILLING) {
         log_warn("sandbox %s: init exited on its own (%s); cleaning up", sb->rec.id,
                  sb_state_name(sb->rec.state));
@@ -310,15 +756,6 @@ static void on_exit_ev(evutil_socket_t fd, short what, void *arg)
                      "sandbox init exited during startup");
     }
     finalize(sb);
-}
-
-static int watch_exit(struct sandbox *sb)
-{
-    /* Not EV_PERSIST: a dead process's pidfd stays readable; one shot is enough. */
-    sb->exit_ev = event_new(sb->w->base, sb->pidfd, EV_READ, on_exit_ev, sb);
-    if (!sb->exit_ev || event_add(sb->exit_ev, NULL) < 0)
-        return -1;
-    return 0;
 }
 
 void sandbox_delete(struct sandbox *sb, struct evhttp_request *http)
@@ -336,25 +773,7 @@ void sandbox_delete(struct sandbox *sb, struct evhttp_request *http)
     kill_sandbox(sb);
 }
 
-/* ---- create ----------------------------------------------------------------------- */
-
-static int spawn_placed(pid_t pid, void *ctx, char *err, int errlen)
-{
-    struct sandbox *sb = ctx;
-
-    if (cgroup_attach(sb->rec.id, pid) < 0) {
-        snprintf(err, (size_t)errlen, "cgroup attach failed");
-        return -1;
-    }
-    return 0;
-}
-
-static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
-{
-    struct sandbox *sb = ctx;
-
-    return netns_setup(sb->rec.slot, pid, err, errlen);
-}
+/* ---- create: claim a prepared sandbox --------------------------------------------- */
 
 static void on_envd_done(int ok, const char *err, void *ctx)
 {
@@ -374,44 +793,95 @@ static void on_envd_done(int ok, const char *err, void *ctx)
         return;
     }
     node_registry_sandbox_up(sb->w->reg, &sb->rec);
-    log_info("sandbox %s running (template %s, %s, pid %d) in %lld ms", sb->rec.id,
+    if (sb->claim_us[0])
+        log_debug("sandbox %s claimed: %lld us of worker work, envd /init %lld us",
+                  sb->rec.id, (long long)(sb->claim_us[1] - sb->claim_us[0]),
+                  (long long)(now_us() - sb->claim_us[1]));
+    log_info("sandbox %s running (template %s, %s, pid %d) in %lld ms (%s)", sb->rec.id,
              sb->rec.template_id, sb->rec.address, (int)sb->rec.pid,
-             (long long)(cube_monotonic_ms() - sb->t0));
+             (long long)(cube_monotonic_ms() - sb->t0), sb->warm ? "warm" : "cold");
     if (sb->create_http)
         api_reply_json(take_create_http(sb), 201, state_api_json(&sb->rec));
 }
 
-static const struct template *resolve_template(struct worker *w, const char *ref)
+/* Make a pooled sandbox the one this create asked for. Everything here is cheap
+ * (one state write, a hostname, maybe two cgroup knobs); the one wait is envd's /init
+ * answer, which is asynchronous. The state directory keeps its instance name (it may
+ * be a mount point: disk_quota.h); state.json maps the id to it. */
+static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_request *http,
+                  int64_t t0)
 {
-    const struct template *t = template_find(&w->templates, ref);
+    struct worker *w = sb->w;
+    const struct template *t = template_find(&w->templates, sb->rec.template_id);
+    char err[256];
+    int cpu = req->cpu ? req->cpu : sb->rec.cpu;
+    int mem = req->mem_mb ? req->mem_mb : sb->rec.mem_mb;
+    char *body;
 
-    if (t)
-        return t;
-    /* Templates can be built while the worker runs: rescan on a miss. */
-    template_scan(&w->templates, w->cfg.template_dir);
-    node_registry_templates_changed(w->reg);
-    return template_find(&w->templates, ref);
+    sb->t0 = t0;
+    sb->claim_us[0] = now_us();
+    sb->create_http = http;
+    snprintf(sb->rec.id, sizeof(sb->rec.id), "%s", req->sandbox_id);
+    sb->rec.created_ms = cube_now_ms();
+    sb->rec.state = SB_CREATING;
+    table_add(w, sb);
+    sb->client_ev = watch_conn(w, http, on_client_gone, sb);
+    err[0] = '\0';
+
+    /* "creating" first: a worker that dies from here on tears this sandbox down on
+     * restart instead of putting a half-personalised one back into the pool. */
+    if (state_save(sb->dir, &sb->rec) < 0) {
+        snprintf(err, sizeof(err), "save state: %s", strerror(errno));
+        goto fail;
+    }
+    if (cpu != sb->rec.cpu || mem != sb->rec.mem_mb) {
+        if (cgroup_set_limits(sb->rec.inst, cpu, mem, CGROUP_PIDS_MAX, err, sizeof(err)) <
+            0)
+            goto fail;
+        sb->rec.cpu = cpu;
+        sb->rec.mem_mb = mem;
+    }
+    /* Egress policy before anything of the caller's runs (and persisted with it). */
+    sb->rec.net = req->net;
+    if (net_policy_apply(sb->rec.slot, &sb->rec.net, err, sizeof(err)) < 0)
+        goto fail;
+    if (prep_set_hostname(sb->pidfd, sb->dir, sb->rec.uid_shift, sb->rec.id, err,
+                          sizeof(err)) < 0)
+        goto fail;
+    body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
+    sb->probe = body ? envd_init_start(w->base, sb->rec.address, ENVD_PORT, body,
+                                       w->cfg.envd_timeout_ms, on_envd_done, sb)
+                     : NULL;
+    free(body);
+    if (!sb->probe) {
+        snprintf(err, sizeof(err), "cannot send /init to envd");
+        goto fail;
+    }
+    sb->claim_us[1] = now_us();
+    create_req_free(req);
+    return;
+fail:
+    create_req_free(req);
+    log_error("sandbox %s: create failed: %s", sb->rec.id, err);
+    snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
+    kill_sandbox(sb);
 }
 
 int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_request *http,
                    char *err, int errlen)
 {
-    char init_path[] = "/.cube/bin/cube-init";
-    char envd_path[] = "/.cube/bin/cube-envd";
-    char *init_argv[] = {init_path, envd_path, NULL};
     const struct template *t;
-    struct ns_spawn_cfg sc;
     struct sandbox *sb;
-    char *body = NULL;
-    int console = -1, status = 500;
-    char path[PATH_MAX];
+    struct waiter *wt;
+    struct pool *p;
+    int status = 500;
 
     if (w->shutting_down) {
         snprintf(err, (size_t)errlen, "worker is shutting down");
         status = 503;
         goto out_req;
     }
-    if (w->count >= w->cfg.capacity) {
+    if (w->count + waiting_total(w) >= w->cfg.capacity) {
         snprintf(err, (size_t)errlen, "node is full (%d sandboxes)", w->count);
         status = 503;
         goto out_req;
@@ -427,126 +897,45 @@ int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_reque
         status = 404;
         goto out_req;
     }
-
-    sb = calloc(1, sizeof(*sb));
-    if (!sb) {
+    p = pool_get(w, t);
+    if (!p) {
         snprintf(err, (size_t)errlen, "out of memory");
         goto out_req;
     }
-    sb->w = w;
-    sb->pidfd = -1;
-    sb->t0 = cube_monotonic_ms();
-    snprintf(sb->rec.id, sizeof(sb->rec.id), "%s", req->sandbox_id);
-    snprintf(sb->rec.template_id, sizeof(sb->rec.template_id), "%s", t->id);
-    snprintf(sb->rec.alias, sizeof(sb->rec.alias), "%s", t->alias);
-    snprintf(sb->rec.envd_version, sizeof(sb->rec.envd_version), "%s", t->envd_version);
-    sb->rec.cpu = req->cpu ? req->cpu : t->cpu;
-    sb->rec.mem_mb = req->mem_mb ? req->mem_mb : t->mem_mb;
-    sb->rec.disk_mb = t->disk_mb;
-    sb->rec.uid_shift = t->uid_shift;
-    sb->rec.created_ms = cube_now_ms();
-    sb->rec.state = SB_CREATING;
-    if (sandbox_dir(w, sb->rec.id, sb->dir, sizeof(sb->dir)) < 0) {
-        snprintf(err, (size_t)errlen, "state dir path too long");
-        free(sb);
+    sb = pool_pop_ready(p);
+    if (sb) {
+        sb->warm = 1;
+        claim(sb, req, http, cube_monotonic_ms());
+        pool_refill(w, p);
+        return 0;
+    }
+    /* Cold: wait for the next sandbox prepared for this template. */
+    wt = calloc(1, sizeof(*wt));
+    if (!wt) {
+        snprintf(err, (size_t)errlen, "out of memory");
         goto out_req;
     }
-    if (access(sb->dir, F_OK) == 0) {
-        /* Not in the table but on disk: a previous one is still being removed. */
-        snprintf(err, (size_t)errlen, "sandbox %s already exists", req->sandbox_id);
-        free(sb);
-        status = 409;
-        goto out_req;
+    wt->w = w;
+    wt->pool = p;
+    wt->req = *req; /* takes over req's allocations */
+    wt->http = http;
+    wt->t0 = cube_monotonic_ms();
+    if (p->wait_tail)
+        p->wait_tail->next = wt;
+    else
+        p->wait_head = wt;
+    p->wait_tail = wt;
+    p->n_wait++;
+    wt->client_ev = watch_conn(w, http, on_waiter_gone, wt);
+    if (evtimer_pending(p->retry, NULL) && p->failures > 0) {
+        /* The template is failing right now: say so instead of queueing behind it. */
+        waiter_fail(wt, 500,
+                    "sandboxes of this template are failing to start; see the "
+                    "worker log");
+        return 0;
     }
-    sb->rec.slot = slots_alloc(&w->slots);
-    if (sb->rec.slot < 0) {
-        snprintf(err, (size_t)errlen, "no free network slot");
-        free(sb);
-        status = 503;
-        goto out_req;
-    }
-    slot_sandbox_addr(sb->rec.slot, sb->rec.address);
-
-    /* From here on every failure goes through release_resources. The state file is
-     * written before anything outside the directory exists, so a crash at any later
-     * point is cleaned up by the next start. */
-    if (make_dirs(sb, err, errlen) < 0)
-        goto fail;
-    if (state_save(sb->dir, &sb->rec) < 0) {
-        snprintf(err, (size_t)errlen, "save state: %s", strerror(errno));
-        goto fail;
-    }
-    if (cgroup_create(sb->rec.id, sb->rec.cpu, sb->rec.mem_mb, CGROUP_PIDS_MAX, err,
-                      errlen) < 0)
-        goto fail;
-    /* init's stdout/stderr. Not rotated yet: envd is expected to log sparingly. */
-    if (util_fmt(path, sizeof(path), "%s/console.log", sb->dir) < 0 ||
-        (console = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                        0600)) < 0) {
-        snprintf(err, (size_t)errlen, "open console log: %s", strerror(errno));
-        goto fail;
-    }
-
-    memset(&sc, 0, sizeof(sc));
-    sc.mnt.lower = t->rootfs;
-    sc.mnt.sb_dir = sb->dir;
-    sc.mnt.bin_dir = w->cfg.bin_dir;
-    sc.mnt.hostname = sb->rec.id;
-    sc.mnt.resolv_conf = w->resolv_conf;
-    sc.uid_shift = t->uid_shift;
-    sc.console_fd = console;
-    sc.init_path = init_path;
-    sc.init_argv = init_argv;
-    sc.placed = spawn_placed;
-    sc.wired = spawn_wired;
-    sc.ctx = sb;
-    if (ns_spawn(&sc, &sb->rec.pid, &sb->pidfd, err, errlen) < 0)
-        goto fail;
-    close(console);
-    console = -1;
-    sb->is_child = 1;
-    if (util_proc_start_time(sb->rec.pid, &sb->rec.start_time) < 0) {
-        snprintf(err, (size_t)errlen, "sandbox init vanished");
-        goto fail_spawned;
-    }
-    if (state_save(sb->dir, &sb->rec) < 0) {
-        snprintf(err, (size_t)errlen, "save state: %s", strerror(errno));
-        goto fail_spawned;
-    }
-    if (watch_exit(sb) < 0) {
-        snprintf(err, (size_t)errlen, "cannot watch sandbox init");
-        goto fail_spawned;
-    }
-    body = create_req_init_body(req, t->id);
-    sb->probe = body ? envd_probe_start(w->base, sb->rec.address, ENVD_PORT, body,
-                                        w->cfg.envd_timeout_ms, on_envd_done, sb)
-                     : NULL;
-    free(body);
-    if (!sb->probe) {
-        snprintf(err, (size_t)errlen, "cannot start envd probe");
-        goto fail_spawned;
-    }
-    log_debug("sandbox %s spawned (pid %d) in %lld ms, waiting for envd", sb->rec.id,
-              (int)sb->rec.pid, (long long)(cube_monotonic_ms() - sb->t0));
-    table_add(w, sb);
-    sb->create_http = http;
-    watch_client(sb);
-    create_req_free(req);
+    pool_refill(w, p);
     return 0;
-
-fail_spawned:
-    /* Synchronous: the init is ours and its namespace is still tiny. */
-    pidfd_kill(sb->pidfd);
-    while (waitpid(sb->rec.pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-fail:
-    if (console >= 0)
-        close(console);
-    log_error("sandbox %s: create failed: %s", sb->rec.id, err);
-    release_resources(sb->rec.id, sb->rec.slot, sb->dir);
-    slots_release(&w->slots, sb->rec.slot);
-    free_sandbox(sb);
-    status = 500;
 out_req:
     create_req_free(req);
     return status;
@@ -573,58 +962,57 @@ static int open_if_same(const struct sb_record *rec)
     return fd;
 }
 
-/* Kill a process we are not (or no longer) the parent of and wait for it, bounded. */
-static void kill_and_wait(int pidfd, int timeout_ms)
-{
-    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-
-    if (pidfd_kill(pidfd) < 0 && errno != ESRCH)
-        return;
-    while (poll(&pfd, 1, timeout_ms) < 0 && errno == EINTR)
-        ;
-}
-
-/* Tear down one on-disk sandbox synchronously. */
-static void teardown_dir(struct worker *w, const char *id)
+/* Tear down one on-disk sandbox synchronously (startup and --teardown-all). */
+static void teardown_dir(struct worker *w, const char *name)
 {
     struct sb_record rec;
     char dir[PATH_MAX];
     int fd;
 
-    if (sandbox_dir(w, id, dir, sizeof(dir)) < 0)
+    if (sandbox_dir(w, name, dir, sizeof(dir)) < 0)
         return;
     if (state_load(dir, &rec) < 0) {
         /* Crashed before the first state write: only the directory (and, to be safe,
-         * anything named after the id) can exist. */
-        log_warn("sandbox %s: no usable state.json; removing leftovers", id);
-        release_resources(id, -1, dir);
+         * a cgroup named after it) can exist. */
+        log_warn("sandbox %s: no usable state.json; removing leftovers", name);
+        prep_release(name, -1, dir);
         return;
     }
     fd = open_if_same(&rec);
     if (fd >= 0) {
-        kill_and_wait(fd, KILL_GRACE_MS);
+        ns_spawn_kill_wait(fd);
         close(fd);
     }
-    release_resources(rec.id, rec.slot, dir);
-    node_registry_sandbox_gone(w->reg, rec.id);
+    prep_release(rec.inst, rec.slot, dir);
+    if (rec.state != SB_POOLED)
+        node_registry_sandbox_gone(w->reg, rec.id);
     log_info("sandbox %s torn down (was %s)", rec.id, sb_state_name(rec.state));
 }
 
-static int adopt(struct worker *w, const char *id)
+static int adopt(struct worker *w, const char *name)
 {
+    const struct template *t = NULL;
     struct sandbox *sb;
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], perr[400];
     struct sb_record rec;
+    struct pool *p = NULL;
     int fd;
 
-    if (sandbox_dir(w, id, dir, sizeof(dir)) < 0 || state_load(dir, &rec) < 0 ||
-        strcmp(rec.id, id) != 0 || (rec.state != SB_RUNNING && rec.state != SB_PAUSED))
+    if (sandbox_dir(w, name, dir, sizeof(dir)) < 0 || state_load(dir, &rec) < 0 ||
+        strcmp(rec.inst, name) != 0 ||
+        (rec.state != SB_RUNNING && rec.state != SB_PAUSED && rec.state != SB_POOLED))
         return -1;
+    if (rec.state == SB_POOLED) {
+        /* Kept only if its template still exists (a rebuilt template would differ). */
+        t = template_find(&w->templates, rec.template_id);
+        if (!t || template_pool_size(w, t) <= 0 || (p = pool_get(w, t)) == NULL)
+            return -1;
+    }
     fd = open_if_same(&rec);
     if (fd < 0)
         return -1;
     if (slots_reserve(&w->slots, rec.slot) < 0) {
-        log_warn("sandbox %s: slot %d is outside this worker's range or taken", id,
+        log_warn("sandbox %s: slot %d is outside this worker's range or taken", name,
                  rec.slot);
         close(fd);
         return -1;
@@ -638,31 +1026,43 @@ static int adopt(struct worker *w, const char *id)
     sb->rec = rec;
     sb->w = w;
     sb->pidfd = fd;
-    sb->is_child = 0; /* reparented when the previous worker exited */
     snprintf(sb->dir, sizeof(sb->dir), "%s", dir);
+    /* Re-applied from state.json (atomic replace): the table may have been lost. A
+     * sandbox whose policy cannot be enforced is torn down, not left open. */
+    if (net_policy_apply(rec.slot, &rec.net, perr, sizeof(perr)) < 0) {
+        log_error("sandbox %s: %s", name, perr);
+        slots_release(&w->slots, rec.slot);
+        free_sandbox(sb);
+        return -1;
+    }
     if (watch_exit(sb) < 0) {
         slots_release(&w->slots, rec.slot);
         free_sandbox(sb);
         return -1;
     }
-    table_add(w, sb);
-    log_info("sandbox %s re-adopted (pid %d, %s)", id, (int)rec.pid, rec.address);
+    all_add(w, sb);
+    if (p)
+        pool_push_ready(p, sb);
+    else
+        table_add(w, sb);
+    log_info("sandbox %s re-adopted (pid %d, %s, %s)", name, (int)rec.pid, rec.address,
+             sb_state_name(rec.state));
     return 0;
 }
 
-static void sweep_cb(const char *id, void *ctx)
+static void sweep_cb(const char *name, void *ctx)
 {
     struct worker *w = ctx;
     char dir[PATH_MAX];
 
-    if (sandbox_find(w, id))
+    if (find_instance(w, name))
         return;
-    /* A cgroup with a state dir belongs to a sandbox being torn down elsewhere in
+    /* A cgroup with a state dir of its name belongs to a sandbox being torn down in
      * this pass; without one it is an orphan. */
-    if (sandbox_dir(w, id, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0)
+    if (sandbox_dir(w, name, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0)
         return;
-    log_info("sweep: removing orphaned cgroup %s", id);
-    cgroup_destroy(id);
+    log_info("sweep: removing orphaned cgroup %s", name);
+    cgroup_destroy(name);
 }
 
 void sandbox_sweep(struct worker *w)
@@ -670,11 +1070,11 @@ void sandbox_sweep(struct worker *w)
     cgroup_foreach(sweep_cb, w);
 }
 
-/* Sandbox ids in the state dir, collected first so the directory is not modified
- * while it is being read. Caller frees. */
-static char **list_ids(struct worker *w, int *n_out)
+/* Names in the state dir, collected first so the directory is not modified while it
+ * is being read. Caller frees. */
+static char **list_names(struct worker *w, int *n_out)
 {
-    char **ids = NULL;
+    char **names = NULL;
     struct dirent *de;
     int n = 0, cap = 0;
     DIR *d;
@@ -687,51 +1087,52 @@ static char **list_ids(struct worker *w, int *n_out)
         if (!cube_id_valid(de->d_name, CUBE_SANDBOX_ID_LEN))
             continue;
         if (n == cap) {
-            char **nids = realloc(ids, sizeof(*ids) * (size_t)(cap ? cap * 2 : 64));
-            if (!nids)
+            char **nn = realloc(names, sizeof(*names) * (size_t)(cap ? cap * 2 : 64));
+            if (!nn)
                 break;
-            ids = nids;
+            names = nn;
             cap = cap ? cap * 2 : 64;
         }
-        ids[n] = strdup(de->d_name);
-        if (ids[n])
+        names[n] = strdup(de->d_name);
+        if (names[n])
             n++;
     }
     closedir(d);
     *n_out = n;
-    return ids;
+    return names;
 }
 
 void sandbox_adopt_all(struct worker *w)
 {
     int i, n, adopted = 0, removed = 0;
-    char **ids = list_ids(w, &n);
+    char **names = list_names(w, &n);
 
     for (i = 0; i < n; i++) {
-        if (adopt(w, ids[i]) == 0) {
+        if (adopt(w, names[i]) == 0) {
             adopted++;
         } else {
-            teardown_dir(w, ids[i]);
+            teardown_dir(w, names[i]);
             removed++;
         }
-        free(ids[i]);
+        free(names[i]);
     }
-    free(ids);
+    free(names);
     sandbox_sweep(w);
-    log_info("startup: %d sandbox(es) re-adopted, %d half-made or dead removed", adopted,
-             removed);
+    log_info(
+        "startup: %d sandbox(es) re-adopted (%d pooled), %d half-made or dead removed",
+        adopted, sandbox_pooled_count(w), removed);
 }
 
 int sandbox_teardown_all(struct worker *w)
 {
     int i, n;
-    char **ids = list_ids(w, &n);
+    char **names = list_names(w, &n);
 
     for (i = 0; i < n; i++) {
-        teardown_dir(w, ids[i]);
-        free(ids[i]);
+        teardown_dir(w, names[i]);
+        free(names[i]);
     }
-    free(ids);
+    free(names);
     sandbox_sweep(w);
     cgroup_remove_parent();
     log_info("teardown: %d sandbox(es) removed", n);
@@ -740,17 +1141,36 @@ int sandbox_teardown_all(struct worker *w)
 
 void sandbox_release_all(struct worker *w)
 {
-    while (w->sandboxes) {
-        struct sandbox *sb = w->sandboxes;
+    struct pool *p;
 
-        w->sandboxes = sb->next;
-        w->count--;
+    /* Results still arriving from spawners concern sandboxes freed below; those stay
+     * "creating" on disk and the next start removes them. */
+    if (w->spawners)
+        spawners_forget_all(w->spawners);
+    while (w->all) {
+        struct sandbox *sb = w->all;
+
+        w->all = sb->all_next;
         /* A create in flight stays "creating" on disk; the next start removes it. */
         if (sb->create_http)
             api_reply_error(take_create_http(sb), 503, "worker is shutting down");
         for (int i = 0; i < sb->n_del; i++)
             api_reply_error(sb->del_http[i], 503, "worker is shutting down");
         free_sandbox(sb);
+    }
+    w->sandboxes = NULL;
+    w->count = 0;
+    while ((p = w->pools) != NULL) {
+        w->pools = p->next;
+        while (p->wait_head) {
+            struct waiter *wt = p->wait_head;
+
+            p->wait_head = wt->next;
+            api_reply_error(wt->http, 503, "worker is shutting down");
+            waiter_free(wt);
+        }
+        event_free(p->retry);
+        free(p);
     }
 }
 
@@ -765,12 +1185,12 @@ static int set_frozen(struct sandbox *sb, int frozen, char *err, int errlen)
                  sb_state_name(sb->rec.state));
         return 409;
     }
-    if (cgroup_freeze(sb->rec.id, frozen) < 0) {
+    if (cgroup_freeze(sb->rec.inst, frozen) < 0) {
         snprintf(err, (size_t)errlen, "%s sandbox %s: %s", frozen ? "freeze" : "thaw",
                  sb->rec.id, strerror(errno));
         /* Never leave it half frozen behind a "running" state. */
         if (frozen)
-            cgroup_freeze(sb->rec.id, 0);
+            cgroup_freeze(sb->rec.inst, 0);
         return 500;
     }
     sb->rec.state = frozen ? SB_PAUSED : SB_RUNNING;
@@ -789,4 +1209,34 @@ int sandbox_pause(struct sandbox *sb, char *err, int errlen)
 int sandbox_resume(struct sandbox *sb, char *err, int errlen)
 {
     return set_frozen(sb, 0, err, errlen);
+}
+
+/* ---- network policy ---------------------------------------------------------------- */
+
+int sandbox_set_network(struct sandbox *sb, const struct net_policy *p, char *err,
+                        int errlen)
+{
+    struct net_policy old = sb->rec.net;
+
+    if (sb->rec.state != SB_RUNNING && sb->rec.state != SB_PAUSED) {
+        snprintf(err, (size_t)errlen, "sandbox %s is %s", sb->rec.id,
+                 sb_state_name(sb->rec.state));
+        return 409;
+    }
+    /* Persisted first: if the worker dies in between, the restart applies the new one. */
+    sb->rec.net = *p;
+    if (state_save(sb->dir, &sb->rec) < 0) {
+        snprintf(err, (size_t)errlen, "save state: %s", strerror(errno));
+        sb->rec.net = old;
+        return 500;
+    }
+    if (net_policy_apply(sb->rec.slot, p, err, errlen) < 0) {
+        sb->rec.net = old;
+        if (state_save(sb->dir, &sb->rec) < 0)
+            log_warn("sandbox %s: save state: %s", sb->rec.id, strerror(errno));
+        return 500;
+    }
+    log_info("sandbox %s: network policy replaced (%d deny, %d allow ranges)", sb->rec.id,
+             p->n_deny, p->n_allow);
+    return 0;
 }

@@ -1,14 +1,18 @@
-/* Sandbox lifecycle (ns driver) and the worker's sandbox table.
+/* Sandbox lifecycle (ns driver), warm pools and the worker's sandbox table.
  *
- *   create: validate -> slot, dirs, state.json "creating" -> cgroups -> ns_spawn (which
- *           wires cgroups and the veth while the child builds its root) -> async envd
- *           probe -> state.json "running" -> 201.
- *   end:    DELETE, failed create, or init exiting on its own all go through one path:
- *           SIGKILL init (the whole pid namespace dies with it), wait for its pidfd,
- *           then remove veth, netns name, cgroups, dirs, state, slot, Redis entries.
+ *   prepare: slot + instance name -> spawner (sandbox_prep.h: dirs, cgroups, clone,
+ *            mounts, veth) -> envd /health -> state "pooled", into the template's pool.
+ *   create:  take a pooled sandbox (or wait for the next one prepared) and personalise
+ *            it: API id (state dir renamed), hostname, limits, then envd /init (env
+ *            vars, token, user, workdir) -> state "running" -> 201. The pool refills
+ *            in the background.
+ *   end:     DELETE, failed create, or init exiting on its own all go through one
+ *            path: SIGKILL init (the whole pid namespace dies with it), wait for its
+ *            pidfd, then a spawner removes veth, cgroups, dirs and state; then the slot
+ *            is freed, Redis updated and the DELETE answered.
  *
  * Sandboxes outlive the worker: it never kills them on exit; the next worker re-adopts
- * running ones from their state.json. */
+ * running, paused and pooled ones from their state.json. */
 #ifndef CUBE_WORKER_SANDBOX_H
 #define CUBE_WORKER_SANDBOX_H
 
@@ -35,12 +39,23 @@ json_t *sandbox_list_json(struct worker *w);
  * 409 when already in that state or still being created/killed, 500 on failure. */
 int sandbox_pause(struct sandbox *sb, char *err, int errlen);
 int sandbox_resume(struct sandbox *sb, char *err, int errlen);
+/* PUT /sandboxes/{id}/network: replace the egress policy atomically (net_policy.h).
+ * 0, or an HTTP status (409 not running/paused, 500) with err set. */
+int sandbox_set_network(struct sandbox *sb, const struct net_policy *p, char *err,
+                        int errlen);
 /* Running and paused sandboxes. fn must not create or destroy sandboxes. */
 void sandbox_foreach_running(struct worker *w,
                              void (*fn)(const struct sb_record *, void *), void *arg);
 
-/* Startup: re-adopt live "running" sandboxes from the state dir, tear down the rest
- * and any orphaned cgroups. */
+/* Warm pools: make every known template's pool reach its size (startup, rescans). */
+void sandbox_pools_refill(struct worker *w);
+/* {"pools":[{template,size,ready,preparing,waiting}], "pooled": n, "spawnerJobs": n} */
+json_t *sandbox_pools_json(struct worker *w);
+/* Pooled sandboxes, ready or being prepared (they hold kernel objects like any). */
+int sandbox_pooled_count(struct worker *w);
+
+/* Startup: re-adopt live running, paused and pooled sandboxes from the state dir, tear
+ * down the rest and any orphaned cgroups. */
 void sandbox_adopt_all(struct worker *w);
 /* --teardown-all: kill and remove every sandbox in the state dir, synchronously. */
 int sandbox_teardown_all(struct worker *w);

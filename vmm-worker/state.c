@@ -20,6 +20,8 @@ const char *sb_state_name(enum sb_state s)
         return "killing";
     case SB_PAUSED:
         return "paused";
+    case SB_POOLED:
+        return "pooled";
     }
     return "unknown";
 }
@@ -34,6 +36,8 @@ static int state_from_name(const char *s, enum sb_state *out)
         *out = SB_KILLING;
     else if (strcmp(s, "paused") == 0)
         *out = SB_PAUSED;
+    else if (strcmp(s, "pooled") == 0)
+        *out = SB_POOLED;
     else
         return -1;
     return 0;
@@ -48,17 +52,19 @@ char *state_to_json(const struct sb_record *r)
     cube_rfc3339_ms(r->created_ms, created, sizeof(created));
     /* start_time is a 64-bit tick count: keep it as a JSON integer (jansson's is
      * long long) so it round-trips exactly. */
-    o = json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:I, s:{s:i, s:i, s:i}, "
-                  "s:s, s:I, s:s}",
-                  "version", 1, "id", r->id, "template", r->template_id, "alias",
-                  r->alias, "slot", r->slot, "pid", (json_int_t)r->pid, "pidStartTime",
-                  (json_int_t)r->start_time, "address", r->address, "created", created,
-                  "createdMs", (json_int_t)r->created_ms, "limits", "cpuCount", r->cpu,
-                  "memoryMB", r->mem_mb, "diskSizeMB", r->disk_mb, "envdVersion",
-                  r->envd_version, "uidShift", (json_int_t)r->uid_shift, "state",
-                  sb_state_name(r->state));
+    o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:s, s:I, "
+                  "s:{s:i, s:i, s:i}, s:s, s:I, s:s}",
+                  "version", 1, "id", r->id, "instance", r->inst[0] ? r->inst : r->id,
+                  "template", r->template_id, "alias", r->alias, "slot", r->slot, "pid",
+                  (json_int_t)r->pid, "pidStartTime", (json_int_t)r->start_time,
+                  "address", r->address, "created", created, "createdMs",
+                  (json_int_t)r->created_ms, "limits", "cpuCount", r->cpu, "memoryMB",
+                  r->mem_mb, "diskSizeMB", r->disk_mb, "envdVersion", r->envd_version,
+                  "uidShift", (json_int_t)r->uid_shift, "state", sb_state_name(r->state));
     if (!o)
         return NULL;
+    if (!net_policy_is_default(&r->net))
+        json_object_set_new(o, "network", net_policy_to_json(&r->net));
     s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
@@ -99,6 +105,12 @@ int state_from_json(const char *text, struct sb_record *r)
     if (get_str(o, "id", r->id, sizeof(r->id)) < 0 ||
         !cube_id_valid(r->id, CUBE_SANDBOX_ID_LEN))
         goto out;
+    /* Records written before warm pools have no instance name: it was the id. */
+    if (json_object_get(o, "instance") == NULL)
+        memcpy(r->inst, r->id, sizeof(r->inst));
+    else if (get_str(o, "instance", r->inst, sizeof(r->inst)) < 0 ||
+             !cube_id_valid(r->inst, CUBE_SANDBOX_ID_LEN))
+        goto out;
     if (get_str(o, "template", r->template_id, sizeof(r->template_id)) < 0 ||
         !cube_id_valid(r->template_id, TEMPLATE_REF_MAX))
         goto out;
@@ -137,6 +149,9 @@ int state_from_json(const char *text, struct sb_record *r)
     r->uid_shift = (unsigned)v;
     if (get_str(o, "state", st, sizeof(st)) < 0 || state_from_name(st, &r->state) < 0)
         goto out;
+    /* A damaged policy must not silently become "allow everything". */
+    if (net_policy_from_json(json_object_get(o, "network"), &r->net) < 0)
+        goto out;
     rc = 0;
 out:
     json_decref(o);
@@ -156,7 +171,7 @@ int state_save(const char *dir, const struct sb_record *r)
         errno = ENOMEM;
         return -1;
     }
-    rc = util_write_atomic(path, text, strlen(text), 0600);
+    rc = util_write_atomic(path, text, strlen(text), 0600, 0);
     free(text);
     return rc;
 }
@@ -184,8 +199,8 @@ json_t *state_api_json(const struct sb_record *r)
     char started[32];
 
     cube_rfc3339_ms(r->created_ms, started, sizeof(started));
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "sandboxID", r->id,
-                     "templateID", r->template_id, "state",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "sandboxID",
+                     r->id, "instance", r->inst, "templateID", r->template_id, "state",
                      r->state == SB_RUNNING ? "running" : sb_state_name(r->state),
                      "address", r->address, "envdPort", ENVD_PORT, "pid",
                      (json_int_t)r->pid, "startedAt", started, "cpuCount", r->cpu,

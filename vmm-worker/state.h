@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "cube_id.h"
+#include "net_policy.h"
 #include "slots.h"
 #include "template.h"
 
@@ -19,10 +20,13 @@ enum sb_state {
     SB_RUNNING,  /* envd answered and /init was applied */
     SB_KILLING,  /* SIGKILL sent, waiting for the pid namespace to empty */
     SB_PAUSED,   /* every process frozen (cgroup freezer); memory and files kept */
+    SB_POOLED,   /* fully prepared, envd up, waiting in a warm pool for a create */
 };
 
 struct sb_record {
-    char id[CUBE_SANDBOX_ID_LEN + 1];
+    char id[CUBE_SANDBOX_ID_LEN + 1];   /* API id; the instance name while pooled */
+    char inst[CUBE_SANDBOX_ID_LEN + 1]; /* instance name: names the cgroups, fixed for
+                                           life (cgroup v2 cannot rename) */
     char template_id[TEMPLATE_REF_MAX + 1];
     char alias[TEMPLATE_REF_MAX + 1];
     int slot;
@@ -36,6 +40,7 @@ struct sb_record {
     char envd_version[32];
     unsigned uid_shift;
     enum sb_state state;
+    struct net_policy net; /* egress policy; persisted as "network" when not default */
 };
 
 const char *sb_state_name(enum sb_state s);
@@ -45,7 +50,8 @@ const char *sb_state_name(enum sb_state s);
 char *state_to_json(const struct sb_record *r);
 int state_from_json(const char *text, struct sb_record *r);
 
-/* <dir>/state.json, atomically. */
+/* <dir>/state.json, atomically. Not fsync'ed: it must survive the worker, not a power
+ * cut (after which no sandbox process is left and every state dir is torn down). */
 int state_save(const char *dir, const struct sb_record *r);
 int state_load(const char *dir, struct sb_record *r);
 

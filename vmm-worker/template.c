@@ -77,7 +77,8 @@ int template_parse(const char *text, const char *dir_id, struct template *t, cha
     if (json_is_array(v)) {
         size_t k;
         json_t *a;
-        json_array_foreach(v, k, a) {
+        json_array_foreach(v, k, a)
+        {
             if (t->n_aliases < TEMPLATE_MAX_ALIASES && json_is_string(a) &&
                 template_ref_valid(json_string_value(a)))
                 snprintf(t->aliases[t->n_aliases++], sizeof(t->aliases[0]), "%s",
@@ -90,6 +91,8 @@ int template_parse(const char *text, const char *dir_id, struct template *t, cha
     if (int_field(root, "cpuCount", 1, 256, 2, &t->cpu) < 0 ||
         int_field(root, "memoryMB", 16, 1 << 22, 512, &t->mem_mb) < 0 ||
         int_field(root, "diskSizeMB", 0, 1 << 24, 1024, &t->disk_mb) < 0 ||
+        /* Warm-pool size for this template; -1 = the worker's --pool-size. */
+        int_field(root, "poolSize", -1, 4096, -1, &t->pool_size) < 0 ||
         /* uid 0 would make sandbox root host root: never accept it. The shifted range
          * must stay below 2^32 - 65536. */
         int_field(root, "uidShift", 65536, 0x7fff0000, 100000, &shift) < 0) {

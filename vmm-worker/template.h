@@ -18,6 +18,7 @@ struct template
     int cpu;
     int mem_mb;
     int disk_mb;
+    int pool_size; /* warm sandboxes kept ready; -1 = worker default */
     char envd_version[32];
     unsigned uid_shift; /* host uid of in-sandbox uid 0 */
     char rootfs[PATH_MAX];

@@ -68,7 +68,8 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-int util_write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+int util_write_atomic(const char *path, const char *data, size_t len, mode_t mode,
+                      int durable)
 {
     char tmp[4096];
     int fd, saved;
@@ -79,7 +80,7 @@ int util_write_atomic(const char *path, const char *data, size_t len, mode_t mod
     if (fd < 0)
         return -1;
     /* fsync before rename: otherwise a power cut can leave a renamed empty file. */
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
         saved = errno;
         close(fd);
         unlink(tmp);

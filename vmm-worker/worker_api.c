@@ -73,8 +73,9 @@ void api_reply_error(struct evhttp_request *req, int status, const char *message
 static void handle_health(struct worker *w, struct evhttp_request *req)
 {
     api_reply_json(req, 200,
-                   json_pack("{s:s, s:i, s:s}", "node", w->node_id, "sandboxes", w->count,
-                             "version", WORKER_VERSION));
+                   json_pack("{s:s, s:i, s:i, s:s}", "node", w->node_id, "sandboxes",
+                             w->count, "pooled", sandbox_pooled_count(w), "version",
+                             WORKER_VERSION));
 }
 
 static void handle_create(struct worker *w, struct evhttp_request *req)
@@ -118,13 +119,41 @@ static void handle_one(struct worker *w, struct evhttp_request *req, const char 
     sandbox_delete(sb, req);
 }
 
-/* POST /sandboxes/{id}/pause | /resume */
+/* PUT /sandboxes/{id}/network: body {"allowOut","denyOut","allow_internet_access"}. */
+static void handle_network(struct evhttp_request *req, struct sandbox *sb)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    struct net_policy p;
+    json_error_t jerr;
+    json_t *root;
+    char err[400];
+    int status;
+
+    root = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES,
+                      &jerr);
+    if (!root) {
+        snprintf(err, sizeof(err), "invalid JSON: %s", jerr.text);
+        api_reply_error(req, 400, err);
+        return;
+    }
+    status = net_policy_parse(root, 1, &p, err, sizeof(err)) < 0 ? 400 : 0;
+    json_decref(root);
+    if (status == 0)
+        status = sandbox_set_network(sb, &p, err, sizeof(err));
+    if (status != 0)
+        api_reply_error(req, status, err);
+    else
+        api_reply_json(req, 204, NULL);
+}
+
+/* POST /sandboxes/{id}/pause | /resume, PUT /sandboxes/{id}/network */
 static void handle_action(struct worker *w, struct evhttp_request *req, const char *rest)
 {
     char id[CUBE_SANDBOX_ID_LEN + 1], err[256];
     const char *slash = strchr(rest, '/');
     struct sandbox *sb;
-    int status;
+    int status, net;
 
     if (!slash || (size_t)(slash - rest) > CUBE_SANDBOX_ID_LEN) {
         api_reply_error(req, 404, "no such endpoint");
@@ -132,17 +161,22 @@ static void handle_action(struct worker *w, struct evhttp_request *req, const ch
     }
     memcpy(id, rest, (size_t)(slash - rest));
     id[slash - rest] = '\0';
-    if (strcmp(slash, "/pause") != 0 && strcmp(slash, "/resume") != 0) {
+    net = strcmp(slash, "/network") == 0;
+    if (!net && strcmp(slash, "/pause") != 0 && strcmp(slash, "/resume") != 0) {
         api_reply_error(req, 404, "no such endpoint");
         return;
     }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (evhttp_request_get_command(req) != (net ? EVHTTP_REQ_PUT : EVHTTP_REQ_POST)) {
         api_reply_error(req, 405, "method not allowed");
         return;
     }
     sb = cube_id_valid(id, CUBE_SANDBOX_ID_LEN) ? sandbox_find(w, id) : NULL;
     if (!sb) {
         api_reply_error(req, 404, "sandbox not found");
+        return;
+    }
+    if (net) {
+        handle_network(req, sb);
         return;
     }
     status = strcmp(slash, "/pause") == 0 ? sandbox_pause(sb, err, sizeof(err))
@@ -173,6 +207,11 @@ static void route(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         if (m == EVHTTP_REQ_GET)
             api_reply_json(req, 200, metrics_sample_all(w));
+        else
+            api_reply_error(req, 405, "method not allowed");
+    } else if (strcmp(path, "/pool") == 0) {
+        if (m == EVHTTP_REQ_GET)
+            api_reply_json(req, 200, sandbox_pools_json(w));
         else
             api_reply_error(req, 405, "method not allowed");
     } else if (strcmp(path, "/sandboxes") == 0 || strcmp(path, "/sandboxes/") == 0) {

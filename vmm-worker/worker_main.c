@@ -22,6 +22,7 @@
 #include "netns.h"
 #include "node_registry.h"
 #include "sandbox.h"
+#include "spawner.h"
 #include "util.h"
 #include "worker.h"
 #include "worker_api.h"
@@ -47,6 +48,11 @@ static void usage(FILE *f)
                "  --envd-timeout-ms N   wait for envd /health (10000)\n"
                "  --disk-quota MODE     writable-layer size limits: required|auto|off\n"
                "                        (required)\n"
+               "  --labels K=V,...      node labels for placement and operators\n"
+               "  --pool-size N         warm sandboxes per template, unless its\n"
+               "                        template.json sets poolSize (4)\n"
+               "  --spawners N          processes preparing sandboxes in parallel\n"
+               "                        (number of CPUs)\n"
                "  --teardown-all        destroy every sandbox in the state dir and exit\n"
                "  --log-level LEVEL     debug|info|warn|error (info)\n");
 }
@@ -86,6 +92,19 @@ static int parse_range(const char *s, int *a, int *b)
     return 0;
 }
 
+/* "k=v,k2=v2": short, and only characters that need no quoting anywhere. */
+static int labels_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 255)
+        return 0;
+    return strspn(
+               s,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/=,") ==
+           n;
+}
+
 /* Paths end up inside overlayfs mount options, where ',' ':' and '\' are syntax. */
 static int overlay_safe(const char *path)
 {
@@ -109,6 +128,9 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
         {"cgroup-root", required_argument, NULL, 'G'},
         {"envd-timeout-ms", required_argument, NULL, 'e'},
         {"disk-quota", required_argument, NULL, 'Q'},
+        {"pool-size", required_argument, NULL, 'P'},
+        {"labels", required_argument, NULL, 'L'},
+        {"spawners", required_argument, NULL, 'X'},
         {"teardown-all", no_argument, NULL, 'T'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
@@ -128,6 +150,9 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
     c->slot_max = SLOT_COUNT - 1;
     c->envd_timeout_ms = 10000;
     c->disk_quota = DISK_QUOTA_REQUIRED;
+    c->pool_size = 4;
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->spawners = n > 0 ? (n > 16 ? 16 : (int)n) : 1;
     *level = CUBE_LOG_INFO;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
@@ -167,6 +192,19 @@ static int parse_args(int argc, char **argv, struct worker_config *c,
             break;
         case 'e':
             if (parse_int(optarg, 100, 600000, &c->envd_timeout_ms) < 0)
+                goto bad;
+            break;
+        case 'P':
+            if (parse_int(optarg, 0, 4096, &c->pool_size) < 0)
+                goto bad;
+            break;
+        case 'L':
+            if (!labels_valid(optarg))
+                goto bad;
+            c->labels = optarg;
+            break;
+        case 'X':
+            if (parse_int(optarg, 1, 16, &c->spawners) < 0)
                 goto bad;
             break;
         case 'Q':
@@ -236,7 +274,7 @@ static int load_node_id(const char *state_dir, char *out)
     if (cube_id_generate(out, CUBE_NODE_ID_LEN, 'n') < 0)
         return -1;
     snprintf(buf, sizeof(buf), "%.*s\n", CUBE_NODE_ID_LEN, out);
-    if (util_write_atomic(path, buf, strlen(buf), 0644) < 0) {
+    if (util_write_atomic(path, buf, strlen(buf), 0644, 1) < 0) {
         log_error("write %s: %s", path, strerror(errno));
         return -1;
     }
@@ -296,6 +334,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_info("SIGHUP: rescanning templates: %d found",
                  template_scan(&w->templates, w->cfg.template_dir));
         node_registry_templates_changed(w->reg);
+        sandbox_pools_refill(w);
         return;
     }
     if (w->shutting_down)
@@ -317,6 +356,11 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 static int view_count(void *ctx)
 {
     return ((struct worker *)ctx)->count;
+}
+
+static int view_pooled(void *ctx)
+{
+    return sandbox_pooled_count(ctx);
 }
 
 static int view_has(const char *id, void *ctx)
@@ -403,7 +447,8 @@ int main(int argc, char **argv)
     }
 
     if (disk_quota_init(w->sandboxes_dir, w->cfg.disk_quota, qerr, sizeof(qerr)) < 0) {
-        log_error("--disk-quota required, but writable layers cannot be limited: %s", qerr);
+        log_error("--disk-quota required, but writable layers cannot be limited: %s",
+                  qerr);
         event_base_free(w->base);
         return 1;
     }
@@ -416,6 +461,13 @@ int main(int argc, char **argv)
              template_scan(&w->templates, w->cfg.template_dir), w->cfg.template_dir);
     w->resolv_conf = host_resolv_conf();
     sandbox_adopt_all(w);
+    /* After adoption (synchronous teardowns) and before the API: every sandbox from
+     * here on is made by a spawner. */
+    w->prep_env.bin_dir = w->cfg.bin_dir;
+    w->prep_env.resolv_conf = w->resolv_conf;
+    w->spawners = spawners_new(w->base, &w->prep_env, w->cfg.spawners);
+    if (!w->spawners)
+        goto out;
 
     snprintf(w->worker_addr, sizeof(w->worker_addr), "unix:%s", w->cfg.socket_path);
     api = worker_api_start(w);
@@ -426,10 +478,12 @@ int main(int argc, char **argv)
             .url = w->cfg.redis_url,
             .node_id = w->node_id,
             .worker_addr = w->worker_addr,
+            .labels = w->cfg.labels,
             .capacity = w->cfg.capacity,
         };
         struct node_registry_view view = {
             .count = view_count,
+            .pooled = view_pooled,
             .has = view_has,
             .each_running = view_each_running,
             .templates = &w->templates,
@@ -451,8 +505,11 @@ int main(int argc, char **argv)
     evsignal_add(sig_hup, NULL);
     evtimer_add(sweep, &sweep_tv);
 
-    log_info("cube-worker %s node %s ready: %d sandbox(es), capacity %d, bin %s",
-             WORKER_VERSION, w->node_id, w->count, w->cfg.capacity, w->cfg.bin_dir);
+    sandbox_pools_refill(w);
+    log_info("cube-worker %s node %s ready: %d sandbox(es), capacity %d, pool size %d, "
+             "%d spawner(s), bin %s",
+             WORKER_VERSION, w->node_id, w->count, w->cfg.capacity, w->cfg.pool_size,
+             w->cfg.spawners, w->cfg.bin_dir);
     event_base_dispatch(w->base);
     rc = 0;
 
@@ -462,6 +519,7 @@ int main(int argc, char **argv)
     event_free(sweep);
 out:
     sandbox_release_all(w);
+    spawners_free(w->spawners);
     if (api) {
         evhttp_free(api);
         unlink(w->cfg.socket_path);

@@ -16,3 +16,10 @@ $(NETNS_BENCH_BIN): $(BUILD)/obj/tests/bench/netns_bench.o $(BUILD)/obj/vmm-work
         $(BUILD)/obj/vmm-worker/slots.o $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $(filter %.o,$^) $(COMMON_LIB) -lmnl
+
+# pool-bench: worker-level warm/cold create latency and pool refill rate.
+POOL_BENCH_BIN := $(BUILD)/bin/pool-bench
+BINS += $(POOL_BENCH_BIN)
+$(POOL_BENCH_BIN): $(BUILD)/obj/tests/bench/pool_bench.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $(filter %.o,$^) $(COMMON_LIB) -ljansson

@@ -18,6 +18,9 @@ runc=$(q 'select(.system=="runc") | .p50_ms')
 sdk=$(q 'select(.system=="cube+e2b-sdk") | .p50_ms')
 dn=$(q 'select(.mode=="density") | .count') dok=$(q 'select(.mode=="density") | .answered')
 dmem=$(q 'select(.mode=="density") | .host_mib_per_sandbox')
+wp50=$(q 'select(.mode=="pool") | .warm.p50_ms') wp99=$(q 'select(.mode=="pool") | .warm.p99_ms')
+refill=$(q 'select(.mode=="pool") | .refill_per_s') psize=$(q 'select(.mode=="pool") | .pool_size')
+cold50=$(q 'select(.mode=="cold") | .cold.p50_ms')
 runc_ratio=$(jq -n --argjson a "$runc" --argjson b "$ced1" 'if $b > 0 then $a / $b else 0 end')
 
 cat <<MD
@@ -41,7 +44,27 @@ the peer is slower than Cube. Regenerate with \`make bench\` (\`BENCH_N\`,
 | ≥ 10× faster than \`runc run\` for the same \`echo\` | $(r2 "$runc_ratio")× | $(verdict "$runc_ratio >= 10") |
 | ≥ 500 sandboxes/s create-delete (50 concurrent) | $(r1 "$tput")/s | $(verdict "$tput >= 500") |
 | ≤ 1.5 MiB per idle sandbox (host memory) | $dmem MiB | $(verdict "$dn > 0 and $dmem > 0 and $dmem <= 1.5") |
+| worker-level create from a warm pool: p50 ≤ 1 ms | $(r2 "$wp50") ms | $(verdict "$wp50 > 0 and $wp50 <= 1") |
+| worker-level create from a warm pool: p99 ≤ 5 ms | $(r2 "$wp99") ms | $(verdict "$wp99 > 0 and $wp99 <= 5") |
+| worker-level cold create: p50 ≤ 30 ms | $(r1 "$cold50") ms | $(verdict "$cold50 > 0 and $cold50 <= 30") |
+| pool refill ≥ 200 sandboxes/s | $(r1 "$refill")/s | $(verdict "$refill >= 200") |
 | 2,000 idle sandboxes on one node | $dok of $dn answered | $(if [ "$dn" -lt 2000 ]; then echo "not measured (run with CUBE_BENCH_DENSITY=2000)"; else verdict "$dok >= 2000"; fi) |
+
+## Warm pools (worker level, no gateway)
+
+The worker keeps $psize prepared sandboxes per template for this run (\`CUBE_POOL_SIZE\`;
+\`make run\` keeps 4). pool-bench talks to the worker's socket directly: a warm create is
+a claim (state record, hostname, limits, egress policy, envd \`/init\`); a cold one (worker
+restarted with \`--pool-size 0\`) prepares a sandbox from nothing (writable-layer image,
+cgroups, clone into namespaces, overlay, veth, envd start).
+
+| measure | n | p50 | p95 | p99 | max |
+|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode=="pool") | "| warm create | \(.warm.n) | \(.warm.p50_ms*100|round/100) | \(.warm.p95_ms*100|round/100) | \(.warm.p99_ms*100|round/100) | \(.warm.max_ms*100|round/100) |"' "$R"
+jq -r 'select(.mode=="cold") | "| cold create | \(.cold.n) | \(.cold.p50_ms*10|round/10) | \(.cold.p95_ms*10|round/10) | \(.cold.p99_ms*10|round/10) | \(.cold.max_ms*10|round/10) |"' "$R"
+jq -r 'select(.mode=="pool") | "\nRefill: \(.refilled) sandboxes prepared again in \(.refill_s*100|round/100) s = **\(.refill_per_s*10|round/10) sandboxes/s** (spawner processes in parallel, niced below claims)."' "$R"
+cat <<MD
 
 ## Create latency (cube-bench, E2B REST + envd Connect, no SDK)
 

@@ -21,6 +21,9 @@ mkdir -p "$OUT/samples"
 # (100 r/s by default) would throttle the load itself, and the worker's capacity
 # (1000 by default) must hold the density run plus a margin for warm sandboxes.
 export CUBE_API_RATE=100000 CUBE_API_BURST=100000
+# Warm pool per template: enough for the 50-concurrent runs to be served warm, as an
+# operator sizing a node for that load would (make run's default is 4).
+export CUBE_POOL_SIZE=${CUBE_POOL_SIZE:-64}
 [ $((DENSITY + 256)) -gt 1000 ] && export CUBE_WORKER_CAPACITY=$((DENSITY + 256))
 # gnuplot draws the chart; installed here only, make run does not need it.
 command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -52,6 +55,22 @@ run_cube exec 1 "$N"
 run_cube resume 1 "$((N / 2 > 10 ? N / 2 : 10))"
 run_cube route 1 "$((N * 5))"
 run_cube files 1 10 --file-mb 16
+
+# 1b. worker level (no gateway): warm-pool claims, refill rate, and cold creates with
+# the worker restarted at --pool-size 0; then back to the bench's pool size.
+say "worker level: warm creates and refill (pool size $CUBE_POOL_SIZE)"
+"$ROOT/build/bin/pool-bench" --json -n "$CUBE_POOL_SIZE" 2>>"$OUT/bench.err" |
+    sed 's/^{/{"system":"cube-worker","mode":"pool",/' | record
+say "worker level: cold creates (pool size 0)"
+(
+    . "$ROOT/deploy/services.sh"
+    stop_pidfile cube-worker "$CUBE_RUN/worker.pid" >/dev/null
+    CUBE_POOL_SIZE=0 start_worker >/dev/null
+    "$ROOT/build/bin/pool-bench" --json -n 20 2>>"$OUT/bench.err" |
+        sed 's/^{/{"system":"cube-worker","mode":"cold",/' | record
+    stop_pidfile cube-worker "$CUBE_RUN/worker.pid" >/dev/null
+    start_worker >/dev/null
+) || say "worker-level cold run failed"
 
 # 2. the same cycle through the real e2b SDK.
 say "e2b SDK: 30 sequential create -> echo ready -> kill"

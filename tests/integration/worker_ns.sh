@@ -89,14 +89,15 @@ netns_held() {
     done
     return 1
 }
-# nothing_left ID SLOT PID [NETNS_INO]: no trace of the sandbox anywhere on the host.
+# nothing_left ID SLOT PID [NETNS_INO] [INSTANCE]: no trace of the sandbox anywhere on
+# the host (its cgroups are named by its instance name: warm pools).
 nothing_left() {
-    local id=$1 slot=$2 pid=$3 ino=${4:-} what=""
+    local id=$1 slot=$2 pid=$3 ino=${4:-} inst=${5:-$1} what=""
     ip netns list | grep -q "^cube-$id" && what+=" netns-name"
     [ -e "/run/netns/cube-$id" ] && what+=" netns-file"
     [ -n "$ino" ] && netns_held "$ino" && what+=" netns"
     ip link show "vh$slot" >/dev/null 2>&1 && what+=" veth"
-    [ -n "$(cgroup_dirs "$id")" ] && what+=" cgroups"
+    [ -n "$(cgroup_dirs "$inst")" ] && what+=" cgroups"
     grep -q "$id" /proc/self/mountinfo && what+=" mounts"
     [ -e "$STATE/sandboxes/$id" ] && what+=" state-dir"
     [ -n "$pid" ] && alive "$pid" && what+=" process"
@@ -161,6 +162,7 @@ wreq POST /sandboxes -d "{\"sandboxID\":\"$ID\",\"templateID\":\"$TPL\",\"envVar
 ms=$((($(date +%s%N) - t0) / 1000000))
 ADDR=$(echo "$BODY" | jq -r .address)
 PID=$(echo "$BODY" | jq -r .pid)
+INST=$(echo "$BODY" | jq -r .instance)
 SLOT=$(slot_of "$ADDR")
 [ "$CODE" = 201 ] && [ "$(echo "$BODY" | jq -r .state)" = running ]
 rc_ok "create answers 201 running (${ms} ms)"
@@ -183,17 +185,17 @@ nsenter -t "$PID" -n ip -o link show lo | grep -q '[<,]UP[,>]' && ok "lo is up i
     not_ok "lo is up in the sandbox"
 [ "$(nsenter -t "$PID" -n ip -o link show | grep -c .)" = 2 ]
 rc_ok "the sandbox netns has only lo and eth0"
-dirs=$(cgroup_dirs "$ID")
+dirs=$(cgroup_dirs "$INST")
 check "cgroup directories exist" [ -n "$dirs" ]
 ok_cg=1
 for d in $dirs; do grep -qx "$PID" "$d/cgroup.procs" || ok_cg=0; done
 check "init is in every sandbox cgroup" [ "$ok_cg" = 1 ]
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/$CG/$ID/memory.max" 2>/dev/null)" = 268435456 ]
+    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/$CG/$INST/memory.max" 2>/dev/null)" = 268435456 ]
 else
-    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/memory/$CG/$ID/memory.limit_in_bytes")" = 268435456 ]
-    check "cpu quota 1 core" [ "$(cat "/sys/fs/cgroup/cpu/$CG/$ID/cpu.cfs_quota_us")" = 100000 ]
-    check "pids.max 1024" [ "$(cat "/sys/fs/cgroup/pids/$CG/$ID/pids.max")" = 1024 ]
+    check "memory limit 256 MiB" [ "$(cat "/sys/fs/cgroup/memory/$CG/$INST/memory.limit_in_bytes")" = 268435456 ]
+    check "cpu quota 1 core" [ "$(cat "/sys/fs/cgroup/cpu/$CG/$INST/cpu.cfs_quota_us")" = 100000 ]
+    check "pids.max 1024" [ "$(cat "/sys/fs/cgroup/pids/$CG/$INST/pids.max")" = 1024 ]
 fi
 check "init runs as host uid $SHIFT" [ "$(ps -o uid= -p "$PID" | tr -d ' ')" = "$SHIFT" ]
 check "root inside (whoami)" [ "$(nsenter -t "$PID" -a whoami 2>/dev/null)" = root ]
@@ -468,7 +470,7 @@ t0=$(date +%s%N)
 wreq DELETE "/sandboxes/$ID"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "DELETE is 204 (${ms} ms)" [ "$CODE" = 204 ]
-check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID" "$NSINO"
+check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID" "$NSINO" "$INST"
 wreq DELETE "/sandboxes/$ID"
 err_ok "second DELETE is 404" 404
 if [ -n "$RPID" ]; then
@@ -481,6 +483,7 @@ fi
 ID2=$(rid)
 wreq POST /sandboxes -d "{\"sandboxID\":\"$ID2\",\"templateID\":\"$TPL\"}"
 PID2=$(echo "$BODY" | jq -r .pid)
+INST2=$(echo "$BODY" | jq -r .instance)
 SLOT2=$(slot_of "$(echo "$BODY" | jq -r .address)")
 NSINO2=$(netns_ino "$PID2")
 check "second sandbox created" [ "$CODE" = 201 ]
@@ -491,13 +494,14 @@ for _ in $(seq 40); do
     sleep 0.05
 done
 check "worker notices init exiting and forgets the sandbox" [ "$CODE" = 404 ]
-check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2" "$NSINO2"
+check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2" "$NSINO2" "$INST2"
 [ -n "$RPID" ] && check "redis: dead sandbox removed" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID2")" = 0 ]
 
 # ---- SIGTERM keeps sandboxes; --teardown-all removes them -----------------------------
 ID3=$(rid)
 wreq POST /sandboxes -d "{\"sandboxID\":\"$ID3\",\"templateID\":\"$TPL\"}"
 PID3=$(echo "$BODY" | jq -r .pid)
+INST3=$(echo "$BODY" | jq -r .instance)
 SLOT3=$(slot_of "$(echo "$BODY" | jq -r .address)")
 NSINO3=$(netns_ino "$PID3")
 stop_worker TERM
@@ -505,7 +509,7 @@ check "worker SIGTERM leaves the sandbox running" alive "$PID3"
 check "worker removes its socket on exit" [ ! -e "$SOCK" ]
 "$WORKER" --teardown-all --state-dir "$STATE" --cgroup-name "$CG" >>"$T/worker.log" 2>&1
 check "--teardown-all exits 0" [ $? = 0 ]
-check "nothing is left after --teardown-all" nothing_left "$ID3" "$SLOT3" "$PID3" "$NSINO3"
+check "nothing is left after --teardown-all" nothing_left "$ID3" "$SLOT3" "$PID3" "$NSINO3" "$INST3"
 check "--teardown-all removes the parent cgroups" [ -z "$(ls -d /sys/fs/cgroup/*/"$CG" /sys/fs/cgroup/"$CG" 2>/dev/null)" ]
 
 finish

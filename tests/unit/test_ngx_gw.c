@@ -103,6 +103,13 @@ static void test_route_ids(void **state)
     cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/fork"), &m);
     assert_int_equal(m.status, 0);
     assert_int_equal(m.route, CUBE_ROUTE_NOT_IMPLEMENTED);
+    cube_route_match(CUBE_M_PUT, S("/sandboxes/iabc/network"), &m);
+    assert_int_equal(m.status, 0);
+    assert_int_equal(m.route, CUBE_ROUTE_NETWORK);
+    cube_route_match(CUBE_M_POST, S("/sandboxes/iabc/network"), &m);
+    assert_int_equal(m.status, 405);
+    cube_route_match(CUBE_M_PUT, S("/v2/sandboxes/iabc/network"), &m);
+    assert_int_equal(m.status, 404);
     cube_route_match(CUBE_M_GET, S("/sandboxes/iabc/unknown"), &m);
     assert_int_equal(m.status, 404);
     cube_route_match(CUBE_M_GET, S("/v2/sandboxes/iabc"), &m);
@@ -250,7 +257,7 @@ static void test_worker_body(void **state)
     char *s;
     (void)state;
 
-    s = cube_worker_create_body("iabc", "tmpl", env, "tok", 2, 512);
+    s = cube_worker_create_body("iabc", "tmpl", env, "tok", 2, 512, -1, NULL);
     assert_non_null(s);
     o = json_loads(s, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "sandboxID")), "iabc");
@@ -261,6 +268,20 @@ static void test_worker_body(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "defaultUser")), "user");
     assert_string_equal(json_string_value(json_object_get(o, "defaultWorkdir")), "/home/user");
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "envVars"), "A")), "1");
+    /* Not sent unless the client set them. */
+    assert_null(json_object_get(o, "allow_internet_access"));
+    assert_null(json_object_get(o, "network"));
+    json_decref(o);
+    free(s);
+    /* The egress policy reaches the worker as the client sent it. */
+    o = json_pack("{s:[s]}", "denyOut", "0.0.0.0/0");
+    s = cube_worker_create_body("iabc", "tmpl", env, "tok", 2, 512, 0, o);
+    json_decref(o);
+    o = json_loads(s, 0, NULL);
+    assert_true(json_is_false(json_object_get(o, "allow_internet_access")));
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_object_get(o, "network"), "denyOut"), 0)),
+                        "0.0.0.0/0");
     json_decref(o);
     json_decref(env);
     free(s);

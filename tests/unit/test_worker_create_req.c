@@ -37,6 +37,31 @@ static void test_minimal_defaults(void **state)
     create_req_free(&r);
 }
 
+static void test_network(void **state)
+{
+    struct create_req r;
+    char err[256];
+    static const char bad[] = "{\"sandboxID\":\"iabc\",\"templateID\":\"base\","
+                              "\"network\":{\"denyOut\":[\"evil.example\"]}}";
+
+    (void)state;
+    /* The gateway forwards allow_internet_access and network as the client sent them. */
+    assert_int_equal(parse("{\"sandboxID\":\"iabc\",\"templateID\":\"base\","
+                           "\"allow_internet_access\":false,\"network\":{\"allowOut\":"
+                           "[\"1.1.1.1\"]}}",
+                           &r),
+                     0);
+    assert_int_equal(r.net.n_deny, 1);
+    assert_int_equal(r.net.n_allow, 1);
+    create_req_free(&r);
+    assert_int_equal(parse("{\"sandboxID\":\"iabc\",\"templateID\":\"base\"}", &r), 0);
+    assert_true(net_policy_is_default(&r.net));
+    create_req_free(&r);
+    /* A domain name is a clear 400, not silently ignored. */
+    assert_int_equal(create_req_parse(bad, strlen(bad), &r, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "egress proxy"));
+}
+
 static void test_full(void **state)
 {
     struct create_req r;
@@ -149,6 +174,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_network),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nulls_are_defaults),

@@ -18,6 +18,7 @@ static void sample(struct sb_record *r)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->id, sizeof(r->id), "i0123456789abcdefghij");
+    snprintf(r->inst, sizeof(r->inst), "p0123456789abcdefghij");
     snprintf(r->template_id, sizeof(r->template_id), "h7rckchbywrea189qit4");
     snprintf(r->alias, sizeof(r->alias), "base");
     r->slot = 1234;
@@ -54,6 +55,40 @@ static void test_roundtrip(void **state)
     assert_int_equal(b.state, SB_CREATING);
     assert_int_equal(b.pid, 0);
     free(text);
+
+    /* A pooled sandbox round-trips its state name. */
+    a.state = SB_POOLED;
+    text = state_to_json(&a);
+    assert_int_equal(state_from_json(text, &b), 0);
+    assert_int_equal(b.state, SB_POOLED);
+    assert_string_equal(sb_state_name(b.state), "pooled");
+    free(text);
+}
+
+/* Records written before warm pools have no instance name: the cgroups were named
+ * after the id, so that is the instance. A malformed one is refused (it names what
+ * the worker removes). */
+static void test_instance_field(void **state)
+{
+    struct sb_record a, b;
+    json_t *o;
+    char *text;
+
+    (void)state;
+    sample(&a);
+    text = state_to_json(&a);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    json_object_del(o, "instance");
+    text = json_dumps(o, 0);
+    assert_int_equal(state_from_json(text, &b), 0);
+    assert_string_equal(b.inst, a.id);
+    free(text);
+    json_object_set_new(o, "instance", json_string("../../etc"));
+    text = json_dumps(o, 0);
+    assert_int_equal(state_from_json(text, &b), -1);
+    free(text);
+    json_decref(o);
 }
 
 /* Replace the first occurrence of from by to in a fresh JSON of the sample. */
@@ -157,9 +192,9 @@ static void test_proc_start_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_api_json),        cmocka_unit_test(test_save_load),
-        cmocka_unit_test(test_proc_start_time),
+        cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_instance_field),
+        cmocka_unit_test(test_rejects),   cmocka_unit_test(test_api_json),
+        cmocka_unit_test(test_save_load), cmocka_unit_test(test_proc_start_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

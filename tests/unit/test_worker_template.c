@@ -40,6 +40,11 @@ static void test_parse(void **state)
     assert_int_equal(t.mem_mb, 512);
     assert_int_equal(t.uid_shift, 100000);
     assert_string_equal(t.alias, "");
+    assert_int_equal(t.pool_size, -1); /* the worker's --pool-size */
+    assert_int_equal(template_parse("{\"templateID\":\"abc\",\"poolSize\":0}", NULL, &t,
+                                    err, sizeof(err)),
+                     0);
+    assert_int_equal(t.pool_size, 0);
 }
 
 static void test_parse_rejects(void **state)
@@ -60,6 +65,12 @@ static void test_parse_rejects(void **state)
                      -1);
     assert_int_equal(template_parse("{\"templateID\":\"abc\",\"cpuCount\":0}", NULL, &t,
                                     err, sizeof(err)),
+                     -1);
+    assert_int_equal(template_parse("{\"templateID\":\"abc\",\"poolSize\":100000}", NULL,
+                                    &t, err, sizeof(err)),
+                     -1);
+    assert_int_equal(template_parse("{\"templateID\":\"abc\",\"poolSize\":\"4\"}", NULL,
+                                    &t, err, sizeof(err)),
                      -1);
 }
 
@@ -149,10 +160,8 @@ static void test_aliases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_rejects),
-        cmocka_unit_test(test_ref_valid),
-        cmocka_unit_test(test_scan_find),
+        cmocka_unit_test(test_parse),     cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_ref_valid), cmocka_unit_test(test_scan_find),
         cmocka_unit_test(test_aliases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

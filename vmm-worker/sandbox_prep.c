@@ -1,0 +1,239 @@
+#include "sandbox_prep.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "cube_log.h"
+#include "disk_quota.h"
+#include "net_policy.h"
+#include "netns.h"
+#include "ns_spawn.h"
+#include "util.h"
+
+#ifndef CLONE_NEWUTS
+#define CLONE_NEWUTS 0x04000000
+#endif
+
+static int make_dirs(const char *dir, unsigned uid, int disk_mb, char *err, int errlen)
+{
+    static const char *const sub[] = {"upper", "work", "rootfs"};
+    char path[PATH_MAX];
+    size_t i;
+
+    /* 0711: the sandbox's root (an unprivileged host uid) must traverse it to reach
+     * its layers, but must not list or read state.json / console.log. */
+    if (mkdir(dir, 0711) < 0) {
+        snprintf(err, (size_t)errlen, "mkdir %.160s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* The writable layer's own filesystem, before anything is written in it. */
+    if (disk_quota_apply(dir, disk_mb, err, errlen) < 0)
+        return -1;
+    for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+        if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) < 0 ||
+            mkdir(path, 0755) < 0 || chown(path, uid, uid) < 0) {
+            snprintf(err, (size_t)errlen, "prepare %.160s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void prep_release(const char *cg, int slot, const char *dir)
+{
+    static const char *const sub[] = {"upper", "work", "rootfs", "console.log"};
+    char path[PATH_MAX];
+    size_t i;
+
+    if (slot >= 0) {
+        netns_teardown(slot);
+        net_policy_clear(slot);
+    }
+    cgroup_destroy(cg);
+    disk_quota_release(dir);
+    for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+        if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) == 0 &&
+            util_rm_rf(path) < 0)
+            log_warn("sandbox %s: remove %s: %s", cg, path, strerror(errno));
+    }
+    if (util_rm_rf(dir) < 0)
+        log_warn("sandbox %s: remove %s: %s", cg, dir, strerror(errno));
+}
+
+struct spawn_ctx {
+    const struct prep_job *job;
+};
+
+static int spawn_placed(pid_t pid, void *ctx, char *err, int errlen)
+{
+    const struct spawn_ctx *c = ctx;
+
+    if (cgroup_attach(c->job->rec.inst, pid) < 0) {
+        snprintf(err, (size_t)errlen, "cgroup attach failed");
+        return -1;
+    }
+    /* The spawner runs niced; the sandbox must not inherit that (it cannot undo it
+     * itself: lowering a nice value needs CAP_SYS_NICE on the host). */
+    if (setpriority(PRIO_PROCESS, (id_t)pid, 0) < 0) {
+        snprintf(err, (size_t)errlen, "setpriority: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
+{
+    const struct spawn_ctx *c = ctx;
+
+    return netns_setup(c->job->rec.slot, pid, err, errlen);
+}
+
+int prep_spawn(const struct prep_env *env, const struct prep_job *job,
+               struct prep_result *res, int *pidfd)
+{
+    char init_path[] = "/.cube/bin/cube-init";
+    char envd_path[] = "/.cube/bin/cube-envd";
+    char *init_argv[] = {init_path, envd_path, NULL};
+    const struct sb_record *r = &job->rec;
+    struct sb_record saved = *r;
+    struct spawn_ctx ctx = {job};
+    struct ns_spawn_cfg sc;
+    char path[PATH_MAX];
+    int console = -1;
+
+    res->seq = job->seq;
+    res->status = -1;
+    res->err[0] = '\0';
+    *pidfd = -1;
+    /* state.json is written before anything outside the directory exists, so a crash
+     * at any later point is cleaned up by the next worker start. */
+    if (make_dirs(job->dir, r->uid_shift, r->disk_mb, res->err, sizeof(res->err)) < 0)
+        goto fail;
+    if (state_save(job->dir, r) < 0) {
+        snprintf(res->err, sizeof(res->err), "save state: %s", strerror(errno));
+        goto fail;
+    }
+    if (cgroup_create(r->inst, r->cpu, r->mem_mb, CGROUP_PIDS_MAX, res->err,
+                      sizeof(res->err)) < 0)
+        goto fail;
+    /* init's stdout/stderr. Not rotated: envd is expected to log sparingly. */
+    if (util_fmt(path, sizeof(path), "%s/console.log", job->dir) < 0 ||
+        (console = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                        0600)) < 0) {
+        snprintf(res->err, sizeof(res->err), "open console log: %s", strerror(errno));
+        goto fail;
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.mnt.lower = job->rootfs;
+    sc.mnt.sb_dir = job->dir;
+    sc.mnt.bin_dir = env->bin_dir;
+    sc.mnt.hostname = r->id;
+    sc.mnt.resolv_conf = env->resolv_conf;
+    sc.uid_shift = r->uid_shift;
+    sc.console_fd = console;
+    sc.init_path = init_path;
+    sc.init_argv = init_argv;
+    sc.placed = spawn_placed;
+    sc.wired = spawn_wired;
+    sc.ctx = &ctx;
+    if (ns_spawn(&sc, &res->pid, pidfd, res->err, sizeof(res->err)) < 0)
+        goto fail;
+    close(console);
+    console = -1;
+    if (util_proc_start_time(res->pid, &res->start_time) < 0) {
+        snprintf(res->err, sizeof(res->err), "sandbox init vanished");
+        goto fail;
+    }
+    saved.pid = res->pid;
+    saved.start_time = res->start_time;
+    if (state_save(job->dir, &saved) < 0) {
+        snprintf(res->err, sizeof(res->err), "save state: %s", strerror(errno));
+        goto fail;
+    }
+    res->status = 0;
+    return 0;
+fail:
+    if (*pidfd >= 0) {
+        ns_spawn_kill_wait(*pidfd);
+        close(*pidfd);
+        *pidfd = -1;
+    }
+    if (console >= 0)
+        close(console);
+    log_error("sandbox %s: prepare failed: %s", r->inst, res->err);
+    prep_release(r->inst, r->slot, job->dir);
+    return -1;
+}
+
+/* Rewrite a small config file in place: same inode, so a process inside that already
+ * opened or looked it up through the overlay sees the new text (replacing the file
+ * under a mounted overlay would leave it a stale dentry). */
+static int rewrite_file(const char *path, const char *text, unsigned uid)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    size_t len = strlen(text);
+
+    if (fd < 0)
+        return -1;
+    if (fchown(fd, uid, uid) < 0 || write(fd, text, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    return close(fd);
+}
+
+int prep_set_hostname(int pidfd, const char *dir, unsigned uid_shift, const char *name,
+                      char *err, int errlen)
+{
+    char path[PATH_MAX], text[256];
+    int self, rc = 0;
+
+    /* The sandbox's UTS namespace: join it, set, come back. The worker is single-
+     * threaded, and joining a UTS namespace is allowed for host root. */
+    self = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+    if (self < 0) {
+        snprintf(err, (size_t)errlen, "open own uts ns: %s", strerror(errno));
+        return -1;
+    }
+    if (setns(pidfd, CLONE_NEWUTS) < 0) {
+        snprintf(err, (size_t)errlen, "enter sandbox uts ns: %s", strerror(errno));
+        close(self);
+        return -1;
+    }
+    if (sethostname(name, strlen(name)) < 0) {
+        snprintf(err, (size_t)errlen, "sethostname: %s", strerror(errno));
+        rc = -1;
+    }
+    if (setns(self, CLONE_NEWUTS) < 0) {
+        /* Cannot happen short of a kernel bug; staying in a sandbox's namespace would
+         * give every later sandbox that hostname, so stop here. */
+        log_error("cannot return to the host uts namespace: %s", strerror(errno));
+        _exit(1);
+    }
+    close(self);
+    if (rc < 0)
+        return -1;
+
+    /* /etc/hostname and /etc/hosts were written into upper/etc by the sandbox's setup
+     * (ns_mounts.c), owned by the sandbox's root. */
+    snprintf(text, sizeof(text), "%s\n", name);
+    if (util_fmt(path, sizeof(path), "%s/upper/etc/hostname", dir) < 0 ||
+        rewrite_file(path, text, uid_shift) < 0) {
+        snprintf(err, (size_t)errlen, "write /etc/hostname: %s", strerror(errno));
+        return -1;
+    }
+    ns_mounts_hosts_text(name, text, sizeof(text));
+    if (util_fmt(path, sizeof(path), "%s/upper/etc/hosts", dir) < 0 ||
+        rewrite_file(path, text, uid_shift) < 0) {
+        snprintf(err, (size_t)errlen, "write /etc/hosts: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,63 @@
+/* The slow, blocking half of a sandbox's life, run in a spawner process (spawner.h)
+ * so the worker's event loop never waits on clone, mounts, cgroups, netlink or rm -rf:
+ *
+ *   prep_spawn:   dirs (+ writable-layer quota), state.json "creating", cgroups,
+ *                 console log, ns_spawn (cgroup attach + veth while the child mounts).
+ *                 The sandbox is named by its instance name: pooled sandboxes do not
+ *                 have an API id yet.
+ *   prep_release: everything a sandbox owns outside its (dead) namespaces.
+ *
+ * Plus the personalisation step of a claim (prep_set_hostname), which is cheap and
+ * runs in the worker itself. No libevent here. */
+#ifndef CUBE_WORKER_SANDBOX_PREP_H
+#define CUBE_WORKER_SANDBOX_PREP_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "state.h"
+
+/* What a spawner needs that does not change per job (set once, before forking). */
+struct prep_env {
+    const char *bin_dir;     /* host dir bound read-only at /.cube/bin */
+    const char *resolv_conf; /* NULL: keep the template's */
+};
+
+enum prep_kind { PREP_SPAWN = 1, PREP_RELEASE = 2 };
+
+/* One job, sent as a single datagram between two forks of the same binary (so the
+ * layout is shared and nothing is parsed). */
+struct prep_job {
+    uint32_t kind;
+    uint64_t seq;
+    struct sb_record rec; /* rec.inst names the cgroups; state "creating" */
+    char dir[PATH_MAX];   /* the sandbox's state directory */
+    char rootfs[PATH_MAX];
+};
+
+struct prep_result {
+    uint64_t seq;
+    int status; /* 0 or -1 */
+    pid_t pid;
+    unsigned long long start_time;
+    char err[256];
+};
+
+/* 0 with res->pid / res->start_time and *pidfd (the caller sends it on and closes
+ * it), or -1 with res->err; on failure nothing of the sandbox is left. */
+int prep_spawn(const struct prep_env *env, const struct prep_job *job,
+               struct prep_result *res, int *pidfd);
+
+/* Remove a sandbox's veth, cgroups, quota and directory; safe on partly made
+ * sandboxes and when repeated; slot < 0 = unknown. state.json goes last so an
+ * interrupted release is retried by the next worker start. */
+void prep_release(const char *cg, int slot, const char *dir);
+
+/* Claim-time: the sandbox's UTS hostname and its /etc/hostname and /etc/hosts (in the
+ * writable layer, rewritten in place) become name. Only for sandboxes that have not run
+ * any code but ours: the paths under upper/ are then trusted. 0 or -1 with err. */
+int prep_set_hostname(int pidfd, const char *dir, unsigned uid_shift, const char *name,
+                      char *err, int errlen);
+
+#endif

@@ -1,0 +1,405 @@
+#include "spawner.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cube_log.h"
+#include "ns_spawn.h"
+
+#define MAX_SPAWNERS 16
+/* Jobs handed to one spawner before it answers; more wait in the worker's queue, so a
+ * slow job (a big rm -rf) delays few others and datagrams never block on a full
+ * socket buffer (8 x ~8.5 KB). */
+#define MAX_IN_FLIGHT 8
+
+struct job_entry {
+    struct prep_job job;
+    spawner_cb cb; /* NULL once forgotten */
+    void *ctx;
+    struct job_entry *next;
+};
+
+struct spawner {
+    struct spawners *owner;
+    pid_t pid;
+    int fd; /* -1 when dead */
+    struct event *ev;
+    struct job_entry *head, *tail; /* in flight, in order */
+    int in_flight;
+};
+
+struct spawners {
+    struct event_base *base;
+    const struct prep_env *env;
+    pid_t worker_pid;
+    int n;
+    struct spawner sp[MAX_SPAWNERS];
+    struct job_entry *queue_head, *queue_tail; /* not yet sent */
+    int queued;
+};
+
+/* ---- the spawner process ---------------------------------------------------------- */
+
+static int send_result(int fd, const struct prep_result *res, int pidfd)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {(void *)res, sizeof(*res)};
+    struct msghdr msg;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (pidfd >= 0) {
+        struct cmsghdr *cm;
+
+        memset(cbuf, 0, sizeof(cbuf));
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof(cbuf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+    }
+    do {
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof(*res) ? 0 : -1;
+}
+
+static void __attribute__((noreturn))
+spawner_main(const struct prep_env *env, int fd, pid_t worker)
+{
+    static struct prep_job job; /* static: ~8.5 KB, off the stack */
+    struct prep_result res;
+    ssize_t n;
+    int pidfd;
+
+    /* Die with the worker; if it is already gone, do not start. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != worker)
+        _exit(0);
+    /* Sandbox inits are our children: let the kernel reap them. */
+    signal(SIGCHLD, SIG_IGN);
+    /* Preparing is background work: a create that claims a ready sandbox (the worker,
+     * envd's /init) must win the CPU over refilling the pool. The sandboxes themselves
+     * are put back to nice 0 (sandbox_prep.c). */
+    if (setpriority(PRIO_PROCESS, 0, SPAWNER_NICE) < 0)
+        log_warn("spawner: setpriority: %s", strerror(errno));
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    /* Keep only stdio and our socket: not the worker's listener, event loop, Redis
+     * connection or other spawners' sockets. */
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0)
+            _exit(1);
+        fd = 3;
+    }
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+
+    for (;;) {
+        do {
+            n = recv(fd, &job, sizeof(job), 0);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0)
+            _exit(0);
+        memset(&res, 0, sizeof(res));
+        res.seq = job.seq;
+        pidfd = -1;
+        if (n != (ssize_t)sizeof(job)) {
+            res.status = -1;
+            snprintf(res.err, sizeof(res.err), "spawner: short job");
+        } else if (job.kind == PREP_SPAWN) {
+            prep_spawn(env, &job, &res, &pidfd);
+        } else if (job.kind == PREP_RELEASE) {
+            prep_release(job.rec.inst, job.rec.slot, job.dir);
+            res.status = 0;
+        } else {
+            res.status = -1;
+            snprintf(res.err, sizeof(res.err), "spawner: unknown job kind %u", job.kind);
+        }
+        if (send_result(fd, &res, pidfd) < 0) {
+            /* The worker is gone or the socket broke: the sandbox just made would be
+             * unknown to anyone. The next worker start removes it from its state. */
+            if (pidfd >= 0)
+                ns_spawn_kill_wait(pidfd);
+            _exit(1);
+        }
+        if (pidfd >= 0)
+            close(pidfd);
+    }
+}
+
+/* ---- the worker's side ------------------------------------------------------------ */
+
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+static void dispatch(struct spawners *s);
+
+static int spawner_start(struct spawners *s, struct spawner *sp)
+{
+    int sv[2];
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("spawner: socketpair: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        log_error("spawner: fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        spawner_main(s->env, sv[1], s->worker_pid);
+    }
+    close(sv[1]);
+    sp->owner = s;
+    sp->pid = pid;
+    sp->fd = sv[0];
+    evutil_make_socket_nonblocking(sp->fd);
+    sp->ev = event_new(s->base, sp->fd, EV_READ | EV_PERSIST, on_readable, sp);
+    if (!sp->ev || event_add(sp->ev, NULL) < 0) {
+        log_error("spawner: cannot watch its socket");
+        close(sp->fd);
+        sp->fd = -1;
+        return -1;
+    }
+    log_debug("spawner %d started", (int)pid);
+    return 0;
+}
+
+static void finish(struct job_entry *e, const struct prep_result *res, int pidfd)
+{
+    if (e->cb)
+        e->cb(res, pidfd, e->ctx);
+    else if (pidfd >= 0)
+        close(pidfd);
+    free(e);
+}
+
+/* The spawner died or its socket broke: fail what it had, start another. */
+static void spawner_lost(struct spawner *sp)
+{
+    struct spawners *s = sp->owner;
+    struct prep_result res;
+    struct job_entry *e;
+
+    log_error("spawner %d died with %d job(s) in flight; restarting it", (int)sp->pid,
+              sp->in_flight);
+    event_free(sp->ev);
+    sp->ev = NULL;
+    close(sp->fd);
+    sp->fd = -1;
+    kill(sp->pid, SIGKILL); /* our own child; reaped by the worker's SIGCHLD policy */
+    while ((e = sp->head) != NULL) {
+        sp->head = e->next;
+        memset(&res, 0, sizeof(res));
+        res.seq = e->job.seq;
+        res.status = -1;
+        snprintf(res.err, sizeof(res.err), "sandbox spawner died");
+        finish(e, &res, -1);
+    }
+    sp->tail = NULL;
+    sp->in_flight = 0;
+    if (spawner_start(s, sp) == 0)
+        dispatch(s);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct spawner *sp = arg;
+    struct prep_result res;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&res, sizeof(res)};
+    struct msghdr msg;
+    struct job_entry *e;
+    struct cmsghdr *cm;
+    int pidfd;
+    ssize_t n;
+
+    (void)what;
+    for (;;) {
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof(cbuf);
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0) {
+            spawner_lost(sp);
+            return;
+        }
+        pidfd = -1;
+        cm = CMSG_FIRSTHDR(&msg);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&pidfd, CMSG_DATA(cm), sizeof(int));
+        e = sp->head;
+        if (n != (ssize_t)sizeof(res) || !e || e->job.seq != res.seq) {
+            log_error("spawner %d: result out of order", (int)sp->pid);
+            if (pidfd >= 0)
+                close(pidfd);
+            spawner_lost(sp);
+            return;
+        }
+        sp->head = e->next;
+        if (!sp->head)
+            sp->tail = NULL;
+        sp->in_flight--;
+        finish(e, &res, pidfd);
+    }
+    dispatch(sp->owner);
+}
+
+static struct spawner *least_busy(struct spawners *s)
+{
+    struct spawner *best = NULL;
+    int i;
+
+    for (i = 0; i < s->n; i++) {
+        struct spawner *sp = &s->sp[i];
+
+        if (sp->fd < 0 && spawner_start(s, sp) < 0)
+            continue;
+        if (sp->in_flight < MAX_IN_FLIGHT && (!best || sp->in_flight < best->in_flight))
+            best = sp;
+    }
+    return best;
+}
+
+static void dispatch(struct spawners *s)
+{
+    struct spawner *sp;
+    struct job_entry *e;
+    ssize_t n;
+
+    while ((e = s->queue_head) != NULL && (sp = least_busy(s)) != NULL) {
+        do {
+            n = send(sp->fd, &e->job, sizeof(e->job), MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+            return; /* socket full: retried when a result frees room */
+        if (n != (ssize_t)sizeof(e->job)) {
+            spawner_lost(sp);
+            continue;
+        }
+        s->queue_head = e->next;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        s->queued--;
+        e->next = NULL;
+        if (sp->tail)
+            sp->tail->next = e;
+        else
+            sp->head = e;
+        sp->tail = e;
+        sp->in_flight++;
+    }
+}
+
+struct spawners *spawners_new(struct event_base *base, const struct prep_env *env, int n)
+{
+    struct spawners *s = calloc(1, sizeof(*s));
+    int i, up = 0;
+
+    if (!s)
+        return NULL;
+    s->base = base;
+    s->env = env;
+    s->worker_pid = getpid();
+    s->n = n < 1 ? 1 : (n > MAX_SPAWNERS ? MAX_SPAWNERS : n);
+    for (i = 0; i < s->n; i++) {
+        s->sp[i].fd = -1;
+        if (spawner_start(s, &s->sp[i]) == 0)
+            up++;
+    }
+    if (up == 0) {
+        free(s);
+        return NULL;
+    }
+    log_info("%d sandbox spawner process(es) started", up);
+    return s;
+}
+
+int spawners_submit(struct spawners *s, const struct prep_job *job, spawner_cb cb,
+                    void *ctx)
+{
+    static uint64_t seq;
+    struct job_entry *e = calloc(1, sizeof(*e));
+
+    if (!e)
+        return -1;
+    e->job = *job;
+    e->job.seq = ++seq;
+    e->cb = cb;
+    e->ctx = ctx;
+    if (s->queue_tail)
+        s->queue_tail->next = e;
+    else
+        s->queue_head = e;
+    s->queue_tail = e;
+    s->queued++;
+    dispatch(s);
+    return 0;
+}
+
+int spawners_pending(const struct spawners *s)
+{
+    int i, n = s->queued;
+
+    for (i = 0; i < s->n; i++)
+        n += s->sp[i].in_flight;
+    return n;
+}
+
+void spawners_forget_all(struct spawners *s)
+{
+    struct job_entry *e;
+    int i;
+
+    for (e = s->queue_head; e; e = e->next)
+        e->cb = NULL;
+    for (i = 0; i < s->n; i++)
+        for (e = s->sp[i].head; e; e = e->next)
+            e->cb = NULL;
+}
+
+void spawners_free(struct spawners *s)
+{
+    struct job_entry *e;
+    int i;
+
+    if (!s)
+        return;
+    for (i = 0; i < s->n; i++) {
+        struct spawner *sp = &s->sp[i];
+
+        if (sp->ev)
+            event_free(sp->ev);
+        if (sp->fd >= 0)
+            close(sp->fd); /* the spawner sees EOF and exits after its current job */
+        while ((e = sp->head) != NULL) {
+            sp->head = e->next;
+            free(e);
+        }
+    }
+    while ((e = s->queue_head) != NULL) {
+        s->queue_head = e->next;
+        free(e);
+    }
+    free(s);
+}
