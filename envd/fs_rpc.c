@@ -32,7 +32,7 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -384,13 +384,73 @@ out:
 
 /* --------------------------------------------------------------- Remove */
 
-static int remove_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+#define REMOVE_MAX_DEPTH 512
+
+/* rm -rf of what the directory dfd holds (dfd is consumed). A subdirectory is
+ * entered only when it is on the removed tree's device (top), so a file system
+ * mounted below is left alone (its mount point's rmdir then fails with EBUSY,
+ * reported). Only directories are compared: on overlayfs a non-directory reports
+ * the device of the layer that holds it, not the overlay's (nftw's FTW_MOUNT
+ * compares every entry and so skipped files on a separate upper layer). A
+ * concurrent removal of an entry is fine. */
+static int remove_contents(int dfd, const struct stat *top, int depth)
 {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP ? rmdir(p) : unlink(p))
-        return errno == ENOENT ? 0 : -1; /* concurrent removal is fine */
-    return 0;
+    DIR *d = fdopendir(dfd);
+    struct dirent *de;
+    int rc = 0, saved;
+
+    if (!d) {
+        saved = errno;
+        close(dfd);
+        errno = saved;
+        return -1;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int sub;
+
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = errno == ENOENT ? 0 : -1;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode) && st.st_dev == top->st_dev) {
+            if (depth >= REMOVE_MAX_DEPTH) {
+                errno = ELOOP;
+                rc = -1;
+                continue;
+            }
+            sub = openat(dirfd(d), de->d_name,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                rc = errno == ENOENT ? 0 : -1;
+                continue;
+            }
+            if (remove_contents(sub, top, depth + 1) != 0) {
+                rc = -1;
+                continue;
+            }
+        }
+        if (unlinkat(dirfd(d), de->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0 &&
+            errno != ENOENT)
+            rc = -1;
+    }
+    saved = errno;
+    closedir(d);
+    errno = saved;
+    return rc;
+}
+
+static int remove_tree(const char *path, const struct stat *top)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (remove_contents(dfd, top, 0) != 0)
+        return -1;
+    return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
 }
 
 static void rpc_remove(struct evhttp_request *req, json_t *msg, struct envd_user *u)
@@ -409,12 +469,10 @@ static void rpc_remove(struct evhttp_request *req, json_t *msg, struct envd_user
     path = resolve_field(req, msg, "path", u);
     if (!path)
         return;
-    /* rm -rf: a missing path is success; links are removed, not followed;
-     * FTW_MOUNT keeps us from descending into other file systems mounted
-     * below (their mount points then fail rmdir with EBUSY: reported). */
+    /* rm -rf: a missing path is success; links are removed, not followed. */
     if (lstat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode))
-            rc = nftw(path, remove_one, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+            rc = remove_tree(path, &st);
         else
             rc = unlink(path);
     } else if (errno != ENOENT && errno != ENOTDIR) {

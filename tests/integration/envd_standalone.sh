@@ -428,6 +428,32 @@ code=$(fs Remove '{"path":""}' "$TMP/f19b")
 check "Remove with an empty path is invalid_argument" "$TMP/f19b" test "$code" = 400
 code=$(fs Remove "{\"path\":\"$F/treelink\"}" "$TMP/f20")
 check "Remove of a symlink to a directory removes only the link" "$TMP/f20" test "$code" = 200 -a ! -e "$F/treelink" -a -d "$T"
+# Remove on overlayfs with the upper layer on another file system (a sandbox's
+# writable layer): files report the upper layer's device, directories the overlay's.
+OV=$TMP/ov
+mkdir -p "$OV/lower/tree" "$OV/upper" "$OV/m"
+printf old >"$OV/lower/tree/old"
+if mount -t tmpfs tmpfs "$OV/upper" 2>/dev/null; then
+    mkdir -p "$OV/upper/up" "$OV/upper/work"
+    if mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/upper/up,workdir=$OV/upper/work" "$OV/m" 2>/dev/null; then
+        mkdir -p "$OV/m/tree/sub"
+        printf new >"$OV/m/tree/sub/new"
+        code=$(fs Remove "{\"path\":\"$OV/m/tree\"}" "$TMP/f20b")
+        check "Remove on overlayfs removes files of another layer's device" "$TMP/f20b" \
+            test "$code" = 200 -a ! -e "$OV/m/tree"
+        umount "$OV/m"
+    fi
+    umount "$OV/upper"
+fi
+# A file system mounted below the removed tree is left alone (EBUSY reported).
+mkdir -p "$TMP/rmm/a/mnt"
+if mount -t tmpfs tmpfs "$TMP/rmm/a/mnt" 2>/dev/null; then
+    printf keep >"$TMP/rmm/a/mnt/keep"
+    code=$(fs Remove "{\"path\":\"$TMP/rmm\"}" "$TMP/f20c")
+    check "Remove does not descend into a mount below (error, contents kept)" "$TMP/f20c" \
+        sh -c "[ $code != 200 ] && grep -q 'busy' '$TMP/f20c' && [ -f '$TMP/rmm/a/mnt/keep' ]"
+    umount "$TMP/rmm/a/mnt"
+fi
 code=$(curl -s -o "$TMP/f21" -w '%{http_code}' -X POST "$FS/Stat" -H 'Content-Type: application/json' -d '{}')
 check "filesystem RPC without token is unauthenticated" "$TMP/f21" test "$code" = 401
 # WatchDir: a 2 s stream (Connect-Timeout-Ms) while we change the tree.
