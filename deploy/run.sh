@@ -16,6 +16,7 @@ make -C "$CUBE_ROOT" -j"$(nproc)" SAN="$SAN" everything >"$CUBE_ROOT/build/build
 mkdir -p "$CUBE_RUN" "$CUBE_STATE" "$CUBE_LOG"
 chmod 0755 "$CUBE_RUN"
 bash "$CUBE_ROOT/deploy/template-base.sh"
+bash "$CUBE_ROOT/deploy/template-code-interpreter.sh"
 
 # The installation secret derives every sandbox's envd token (HMAC); it never leaves
 # this node's state dir.

@@ -62,3 +62,42 @@ test('a timed-out execution is interrupted and the next one runs', async () => {
   assert.equal(e.text, '2');
   assert.ok(Date.now() - t0 < 10_000);
 });
+
+// The code-interpreter-v1 template ships numpy, matplotlib, pandas and node.
+test('numpy works', async () => {
+  const e = await sbx.runCode('import numpy as np; int(np.arange(10).sum())');
+  assert.equal(e.error, undefined);
+  assert.equal(e.text, '45');
+});
+
+test('a matplotlib plot becomes a png result', async () => {
+  const e = await sbx.runCode(
+    'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title("squares")\nplt.show()',
+  );
+  assert.equal(e.error, undefined);
+  const png = e.results.find((r) => r.png);
+  assert.ok(png, `no png result in ${JSON.stringify(e.results.map((r) => r.formats()))}`);
+  const bytes = Buffer.from(png.png, 'base64');
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.ok(bytes.length > 1000);
+});
+
+test('display() of a pandas DataFrame gives html and text results', async () => {
+  const e = await sbx.runCode(
+    'import pandas as pd\ndf = pd.DataFrame({"a": [1, 2], "b": [3, 4]})\ndisplay(df)\nNone',
+  );
+  assert.equal(e.error, undefined);
+  const r = e.results.find((x) => x.html);
+  assert.ok(r, `no html result in ${JSON.stringify(e.results.map((x) => x.formats()))}`);
+  assert.match(r.html, /<table/);
+  assert.match(r.text, /a\s+b/);
+  assert.equal(r.isMainResult, false);
+});
+
+test('javascript runs on the template node', async () => {
+  const e = await sbx.runCode('const v = [1, 2, 3].map((x) => x * 2); v.join(",")', {
+    language: 'javascript',
+  });
+  assert.equal(e.error, undefined);
+  assert.match(e.text, /2,4,6/);
+});
