@@ -3,6 +3,7 @@
 // rename, remove, metadata, and the documented errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Sandbox, FileNotFoundError } from 'e2b';
 
 let sbx;
@@ -99,4 +100,77 @@ test('watchDir reports writes, recursively, with entries', async () => {
   assert.ok(events.some((e) => e.name === 'sub/b.txt'), JSON.stringify(events));
   const withEntry = events.find((e) => e.name === 'a.txt' && e.entry);
   assert.ok(withEntry && withEntry.entry.path === '/home/user/watched/a.txt');
+});
+
+// downloadUrl/uploadUrl are meant to be fetched without the SDK's routing headers.
+// With E2B_SANDBOX_URL set (how these tests reach the gateway) the SDK puts that one
+// base URL in them, which names no sandbox: nothing can route such a URL (E2B's own
+// cloud never sets it). Without it, the SDK names the sandbox in the host,
+// `https://49983-<id>.<E2B_DOMAIN>/files?…&signature=…`, and the gateway's host
+// routing takes it with no header. TLS and wildcard DNS for that name are the
+// deployment's (docs/configuration.md); here the request goes to the gateway's plain
+// listener with exactly the SDK's host, path and query, and nothing else.
+async function domainModeUrl(kind, path, opts) {
+  const saved = process.env.E2B_SANDBOX_URL;
+  delete process.env.E2B_SANDBOX_URL;
+  try {
+    const s = await Sandbox.connect(sbx.sandboxId);
+    return new URL(await s[kind](path, opts));
+  } finally {
+    process.env.E2B_SANDBOX_URL = saved;
+  }
+}
+
+function plain(url, method = 'GET', body = undefined, headers = {}) {
+  const gw = new URL(process.env.E2B_API_URL);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: gw.hostname, port: gw.port, method, path: url.pathname + url.search,
+        headers: { Host: url.host, ...headers } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('downloadUrl: names the sandbox in the host, signed, fetched with no headers', async () => {
+  await sbx.files.write('dl/plain.txt', 'fetched without the SDK');
+  const url = await domainModeUrl('downloadUrl', 'dl/plain.txt');
+  assert.equal(url.host, `49983-${sbx.sandboxId}.${process.env.E2B_DOMAIN}`);
+  assert.equal(url.pathname, '/files');
+  assert.ok(url.searchParams.get('signature')?.startsWith('v1_'));
+  const r = await plain(url);
+  assert.equal(r.status, 200, r.body.toString());
+  assert.equal(r.body.toString(), 'fetched without the SDK');
+  // The signature is the only credential: a changed path is refused.
+  url.searchParams.set('path', 'dl/other.txt');
+  assert.equal((await plain(url)).status, 401);
+});
+
+test('downloadUrl: an expired signature is refused', async () => {
+  await sbx.files.write('dl/exp.txt', 'x');
+  const url = await domainModeUrl('downloadUrl', 'dl/exp.txt', { useSignatureExpiration: 1 });
+  await new Promise((r) => setTimeout(r, 2100));
+  const r = await plain(url);
+  assert.equal(r.status, 401);
+  assert.match(r.body.toString(), /expired/);
+});
+
+test('uploadUrl: a plain multipart POST writes the file', async () => {
+  const url = await domainModeUrl('uploadUrl', 'ul/plain.bin');
+  const boundary = 'cubeplainupload';
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="plain.bin"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n'),
+    Buffer.from([0, 1, 2, 255]),
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  const r = await plain(url, 'POST', body, { 'Content-Type': `multipart/form-data; boundary=${boundary}` });
+  assert.equal(r.status, 200, r.body.toString());
+  assert.deepEqual([...(await sbx.files.read('ul/plain.bin', { format: 'bytes' }))], [0, 1, 2, 255]);
 });
