@@ -67,10 +67,14 @@ fi
 # Leak check between files: sandboxes are gone, so are their kernel objects, except
 # those of the warm pool, which the worker reports (GET /pool) once it has settled.
 pooled_settled() {
-    local j
+    local j h
     for _ in $(seq 100); do
         j=$(curl -s --max-time 5 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/pool)
-        if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0' >/dev/null 2>&1 <<<"$j"; then
+        # Sandboxes the API already forgot may still be dying in the worker (a kill
+        # by the scheduler): wait until it holds none but the pool.
+        h=$(curl -s --max-time 5 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/health)
+        if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0' >/dev/null 2>&1 <<<"$j" &&
+            jq -e '.sandboxes == 0' >/dev/null 2>&1 <<<"$h"; then
             jq -r '.pooled' <<<"$j"
             return 0
         fi

@@ -22,6 +22,7 @@
 
 static int enforced;
 static char mkfs_path[64];
+static char golden_dir[4096]; /* where the formatted empty images are kept */
 
 int disk_quota_parse_mode(const char *s)
 {
@@ -249,6 +250,74 @@ static int host_has_room(const char *dir, long long bytes, char *err, int errlen
     return 0;
 }
 
+/* Copy the data extents of src into dst (same size, dst sparse and empty). */
+static int copy_extents(int src, int dst)
+{
+    off_t data = 0, hole, end = lseek(src, 0, SEEK_END);
+
+    while (data < end) {
+        data = lseek(src, data, SEEK_DATA);
+        if (data < 0)
+            return errno == ENXIO ? 0 : -1; /* no data past here */
+        hole = lseek(src, data, SEEK_HOLE);
+        if (hole < 0)
+            return -1;
+        while (data < hole) {
+            loff_t in = data, out = data;
+            ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(hole - data), 0);
+
+            if (n <= 0)
+                return -1;
+            data += n;
+        }
+    }
+    return 0;
+}
+
+/* Format a fresh layer by copying a formatted empty image of the same size (made once
+ * per size with mkfs, kept next to the sandboxes): ~0.6 MB of metadata instead of a
+ * mkfs run per sandbox. -1 (caller runs mkfs itself) when that is not possible. */
+static int clone_golden(int size_mb, int fd)
+{
+    char golden[4200], tmp[4300], err[256], pct[16];
+    char *argv[] = {mkfs_path, "-q", "-F",           "-b", "4096",           "-m",
+                    pct,       "-O", "^has_journal", "-E", "root_owner=0:0", tmp,
+                    NULL};
+    int gfd, rc;
+
+    if (!golden_dir[0] || snprintf(golden, sizeof(golden), "%s/.layer-v1-%dM.golden",
+                                   golden_dir, size_mb) >= (int)sizeof(golden))
+        return -1;
+    gfd = open(golden, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (gfd < 0 && errno == ENOENT) {
+        /* Made under a private name and renamed: spawners racing here each produce a
+         * complete image, and readers never see a partial one. */
+        if (disk_quota_reserve_pct(size_mb, pct, sizeof(pct)) < 0 ||
+            snprintf(tmp, sizeof(tmp), "%s.%d", golden, (int)getpid()) >=
+                (int)sizeof(tmp))
+            return -1;
+        unlink(tmp);
+        gfd = image_create(tmp, (long long)size_mb << 20, err, sizeof(err));
+        if (gfd < 0)
+            return -1;
+        if (run_mkfs(argv, gfd, err, sizeof(err)) < 0 || rename(tmp, golden) < 0) {
+            log_warn("writable layer: cannot make %s: %s", golden, err);
+            close(gfd);
+            unlink(tmp);
+            return -1;
+        }
+    }
+    if (gfd < 0)
+        return -1;
+    rc = copy_extents(gfd, fd);
+    close(gfd);
+    if (rc < 0 || !has_ext4_magic(fd)) {
+        log_warn("writable layer: copy of %s failed: %s", golden, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int apply(const char *dir, int size_mb, char *err, int errlen)
 {
     char image[4096], dev[32], pct[16], lost[4096 + 16];
@@ -269,8 +338,9 @@ static int apply(const char *dir, int size_mb, char *err, int errlen)
     if (fd < 0)
         return -1;
     /* No journal: the layer does not outlive its sandbox, so crash consistency buys
-     * nothing, and the journal would take part of the size. */
-    if (run_mkfs(argv, fd, err, errlen) < 0) {
+     * nothing, and the journal would take part of the size. A copy of a formatted
+     * empty image of this size is what mkfs would write, for a fraction of the cost. */
+    if (clone_golden(size_mb, fd) < 0 && run_mkfs(argv, fd, err, errlen) < 0) {
         close(fd);
         return -1;
     }
@@ -383,6 +453,7 @@ int disk_quota_init(const char *sandboxes_dir, int mode, char *err, int errlen)
         return 0;
     }
     enforced = 1;
+    snprintf(golden_dir, sizeof(golden_dir), "%s", sandboxes_dir);
     log_info("writable layers: one ext4 image per sandbox in %s", sandboxes_dir);
     return 0;
 }

@@ -213,7 +213,7 @@ rc_ok "GET /sandboxes/<id> is 200"
 wreq GET /sandboxes
 [ "$CODE" = 200 ] && echo "$BODY" | jq -e --arg i "$ID" 'map(.sandboxID) | index($i) != null' >/dev/null
 rc_ok "GET /sandboxes lists it"
-state=$(jq -r .state "$STATE/sandboxes/$ID/state.json" 2>/dev/null)
+state=$(jq -r .state "$STATE/sandboxes/$INST/state.json" 2>/dev/null)
 check "state.json says running" [ "$state" = running ]
 
 if [ -n "$RPID" ]; then
