@@ -9,7 +9,8 @@
 #include "cube_log.h"
 #include "cube_time.h"
 
-#define POLL_INTERVAL_US 2000
+#define POLL_FIRST_US 1000 /* envd usually answers within a few ms ... */
+#define POLL_MAX_US 50000  /* ... but on a loaded node every poll is a connect */
 #define INIT_TIMEOUT_S 5
 
 enum probe_phase { PHASE_HEALTH, PHASE_INIT, PHASE_DONE };
@@ -23,6 +24,7 @@ struct envd_probe {
     char *init_body;
     int64_t deadline_ms;
     int attempts;
+    long interval_us; /* current /health poll interval */
     enum probe_phase phase;
     int ok;
     char err[200];
@@ -79,7 +81,12 @@ static void on_health(struct evhttp_request *req, void *arg)
         finish(p, 0, code ? "envd /health kept failing" : "envd did not start listening");
         return;
     }
-    arm(p, POLL_INTERVAL_US);
+    /* Back off: a slow start (a node preparing hundreds of sandboxes) must not turn
+     * into thousands of refused connects per second from the worker. */
+    p->interval_us = p->interval_us ? p->interval_us * 3 / 2 : POLL_FIRST_US;
+    if (p->interval_us > POLL_MAX_US)
+        p->interval_us = POLL_MAX_US;
+    arm(p, p->interval_us);
 }
 
 static void on_init(struct evhttp_request *req, void *arg)

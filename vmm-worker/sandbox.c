@@ -27,8 +27,9 @@
 
 #define KILL_GRACE_MS 10000 /* after SIGKILL, how long until we give up waiting */
 #define MAX_PENDING_DELETES 8
-#define RETRY_MIN_MS 100  /* pool refill backoff after a failed prepare ... */
-#define RETRY_MAX_MS 5000 /* ... doubling up to this */
+#define RETRY_AFTER_FAILURES 3 /* consecutive failed prepares before backing off */
+#define RETRY_MIN_MS 100       /* pool refill backoff after failed prepares ... */
+#define RETRY_MAX_MS 5000      /* ... doubling up to this */
 
 struct pool;
 
@@ -422,9 +423,20 @@ static void pool_failed(struct worker *w, struct pool *p, const char *why)
     int ms;
 
     p->failures++;
+    /* One failure on a loaded node (a slow envd start) is no reason to stop or to fail
+     * a create: the next sandbox prepared goes to it. A run of them means the template
+     * is broken: the oldest waiting create learns why and refills back off. */
+    if (p->failures < RETRY_AFTER_FAILURES) {
+        log_warn("template %s: a sandbox failed to start (%s); preparing another",
+                 p->template_id, why);
+        pool_refill(w, p);
+        return;
+    }
     if (p->wait_head)
         waiter_fail(p->wait_head, 500, why);
-    ms = RETRY_MIN_MS << (p->failures < 6 ? p->failures - 1 : 5);
+    ms = RETRY_MIN_MS << (p->failures - RETRY_AFTER_FAILURES < 5
+                              ? p->failures - RETRY_AFTER_FAILURES
+                              : 5);
     if (ms > RETRY_MAX_MS)
         ms = RETRY_MAX_MS;
     tv.tv_sec = ms / 1000;
@@ -435,9 +447,14 @@ static void pool_failed(struct worker *w, struct pool *p, const char *why)
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+    struct worker *w = arg;
+    struct pool *p;
+
     (void)fd;
     (void)what;
-    sandbox_pools_refill(arg);
+    /* Every pool, including those of size 0 that only serve waiting creates. */
+    for (p = w->pools; p; p = p->next)
+        pool_refill(w, p);
 }
 
 /* ---- prepare ---------------------------------------------------------------------- */
@@ -927,13 +944,6 @@ int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_reque
     p->wait_tail = wt;
     p->n_wait++;
     wt->client_ev = watch_conn(w, http, on_waiter_gone, wt);
-    if (evtimer_pending(p->retry, NULL) && p->failures > 0) {
-        /* The template is failing right now: say so instead of queueing behind it. */
-        waiter_fail(wt, 500,
-                    "sandboxes of this template are failing to start; see the "
-                    "worker log");
-        return 0;
-    }
     pool_refill(w, p);
     return 0;
 out_req:

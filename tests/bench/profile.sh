@@ -41,8 +41,9 @@ jq -cn --argjson run "${run:-null}" --argjson w "$wstats" --argjson warm "$warm"
     echo "$(jq -r '.run.series | "create \(.create.p50_ms|floor) ms, exec \(.exec.p50_ms|floor) ms, delete \(.delete.p50_ms|floor) ms"' "$OUT/profile.json" 2>/dev/null)."
     echo "The worker's own create time (its log: request in → envd answered and \`/init\` applied):"
     echo "$(jq -r '.worker_create | "avg \(.avg_ms // 0) ms, p50 \(.p50_ms // 0) ms, p99 \(.p99_ms // 0) ms over \(.n) creates"' "$OUT/profile.json"), $warm from a warm pool."
-    echo "The rest of the client's create time is queueing (the worker serves creates one"
-    echo "at a time on its event loop) and the gateway. Hardware counters: $hw."
+    echo "The rest of the client's create time is the gateway (placement in Redis, the"
+    echo "worker call) and, once the pool is drained, waiting for a sandbox being prepared."
+    echo "Hardware counters: $hw."
     if [ $perf_ok = 1 ] && [ -s "$OUT/perf.data" ]; then
         echo
         echo "CPU samples on the whole host during the run (perf, software cpu-clock), by process:"
