@@ -47,16 +47,11 @@ envd() { # envd SANDBOX TOKEN PATH [curl args]: through the router
     curl -s --max-time 60 -H "E2b-Sandbox-Id: $sb" -H 'E2b-Sandbox-Port: 49983' \
         ${tok:+-H "X-Access-Token: $tok"} "$@" "$E2B_SANDBOX_URL$p"
 }
-envelope() { # Connect envelope: flags 0, 32-bit big-endian length, JSON
-    local n
-    n=$(printf '%s' "$1" | wc -c)
-    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
-}
 # sx SANDBOX TOKEN USER SCRIPT: bash -c SCRIPT inside (stderr merged); prints output.
 sx() {
     local j
     j=$(jq -nc --arg s "exec 2>&1; $4" '{process:{cmd:"/bin/bash",args:["-c",$s]}}')
-    envelope "$j" | envd "$1" "$2" /process.Process/Start -X POST -N \
+    connect_envelope "$j" | envd "$1" "$2" /process.Process/Start -X POST -N \
         -H 'Content-Type: application/connect+json' \
         -H "Authorization: Basic $(printf '%s:' "$3" | base64 -w0)" --data-binary @- |
         grep -ao '"stdout":"[^"]*"' | sed 's/^[^:]*:"//; s/"$//' |

@@ -34,11 +34,6 @@ create() {
     IDS+=("$ID")
     ADDR=$(R hget "cube:sb:$ID" addr)
 }
-envelope() {
-    local n
-    n=$(printf '%s' "$1" | wc -c)
-    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
-}
 # sx ADDR TOKEN SCRIPT: bash -c SCRIPT as user inside the sandbox; prints stdout+stderr.
 SXN=0
 sx() {
@@ -46,7 +41,7 @@ sx() {
     SXN=$((SXN + 1))
     out="$T/sx.$SXN"
     j=$(jq -nc --arg s "exec 2>&1; $3" '{process:{cmd:"/bin/bash",args:["-c",$s]}}')
-    envelope "$j" | curl -sN --max-time 40 -X POST "http://$1:49983/process.Process/Start" \
+    connect_envelope "$j" | curl -sN --max-time 40 -X POST "http://$1:49983/process.Process/Start" \
         -H 'Content-Type: application/connect+json' -H "X-Access-Token: $2" \
         -H "Authorization: Basic $(printf 'user:' | base64 -w0)" --data-binary @- -o "$out"
     grep -ao '"stdout":"[^"]*"' "$out" | sed 's/^[^:]*:"//; s/"$//' |

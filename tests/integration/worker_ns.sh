@@ -230,11 +230,6 @@ fi
 # ---- isolation: break-out attempts from inside. Through envd, so every command runs
 # with the sandbox's own restrictions (nsenter from the host would not). -------------
 ENVD="http://$ADDR:49983"
-envelope() { # Connect envelope: flags 0, 32-bit big-endian length, JSON
-    local n
-    n=$(printf '%s' "$1" | wc -c)
-    printf "\\x00\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))%s" "$1"
-}
 data_of() { # decoded stdout (or $2: pty) of a captured Start stream
     grep -ao "\"${2:-stdout}\":\"[^\"]*\"" "$1" | sed 's/^[^:]*:"//; s/"$//' |
         while read -r b; do printf '%s' "$b" | base64 -d; done
@@ -251,7 +246,7 @@ sx() {
     else
         j=$(jq -nc --arg s "exec 2>&1; $script" '{process:{cmd:"/bin/bash",args:["-c",$s]}}')
     fi
-    envelope "$j" | curl -sN --max-time 30 -X POST "$ENVD/process.Process/Start" \
+    connect_envelope "$j" | curl -sN --max-time 30 -X POST "$ENVD/process.Process/Start" \
         -H 'Content-Type: application/connect+json' -H 'X-Access-Token: tok' \
         -H "Authorization: Basic $(printf '%s:' "$user" | base64 -w0)" --data-binary @- -o "$out"
     if [ "$pty" = 1 ]; then data_of "$out" pty; else data_of "$out"; fi
