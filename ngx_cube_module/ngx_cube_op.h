@@ -36,6 +36,8 @@
 #define op_start_refresh ngx_cube_op_start_refresh
 #define op_start_list ngx_cube_op_start_list
 #define op_start_network ngx_cube_op_start_network
+#define op_start_timeout ngx_cube_op_start_timeout
+#define op_start_connect ngx_cube_op_start_connect
 
 typedef struct ngx_cube_op_s ngx_cube_op_t;
 typedef void (*ngx_cube_step_pt)(ngx_cube_op_t *op, redisReply *reply);
@@ -134,6 +136,9 @@ void op_start_action(ngx_cube_op_t *op, const char *action);
 void op_start_pause(ngx_cube_op_t *op);
 void op_start_metrics(ngx_cube_op_t *op);
 void op_start_refresh(ngx_cube_op_t *op);
+/* ngx_cube_api_connect.c: timeout and connect (op->body read). */
+void op_start_timeout(ngx_cube_op_t *op);
+void op_start_connect(ngx_cube_op_t *op);
 /* ngx_cube_api_list.c */
 void op_start_list(ngx_cube_op_t *op);
 /* ngx_cube_api_network.c: PUT /sandboxes/{id}/network (op->body read). */
