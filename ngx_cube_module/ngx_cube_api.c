@@ -553,12 +553,12 @@ static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply);
 /* The record fields the "created" event carries for a rebuild besides template,
  * node, metadata and end time: a JSON object of hash field -> value, in op memory. */
 static char *op_create_extra(ngx_cube_op_t *op, const char *net, const char *cpu,
-                             const char *mem, const char *disk)
+                             const char *mem, const char *disk, const char *tmo)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "cpu", cpu, "mem_mb", mem,
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "cpu", cpu, "mem_mb", mem,
                           "disk_mb", disk, "envd_version", op->envd_version, "auto_pause",
                           op->create.auto_pause ? "1" : "0", "auto_resume",
-                          op->create.auto_resume ? "1" : "0");
+                          op->create.auto_resume ? "1" : "0", "timeout_s", tmo);
     char *s, *copy = NULL;
 
     if (o == NULL) {
@@ -586,7 +586,7 @@ static char *op_create_extra(ngx_cube_op_t *op, const char *net, const char *cpu
 static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t status,
                                u_char *body, size_t len)
 {
-    char msg[512], end_at[32], started_at[32], cpu[24], mem[24], disk[24];
+    char msg[512], end_at[32], started_at[32], cpu[24], mem[24], disk[24], tmo[24];
     const char *argv[40];
     json_t *root, *a;
     char *md, *net = NULL;
@@ -635,6 +635,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     ngx_snprintf((u_char *) cpu, sizeof(cpu), "%l%Z", op->cpu);
     ngx_snprintf((u_char *) mem, sizeof(mem), "%l%Z", op->mem_mb);
     ngx_snprintf((u_char *) disk, sizeof(disk), "%l%Z", op->disk_mb);
+    ngx_snprintf((u_char *) tmo, sizeof(tmo), "%L%Z", (int64_t) op->create.timeout);
     md = json_dumps(op->create.metadata, JSON_COMPACT);
     if (op->create.network) {
         net = json_dumps(op->create.network, JSON_COMPACT);
@@ -651,6 +652,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     KV("state", "running");
     KV("started_at", started_at);
     KV("end_at", end_at);
+    KV("timeout_s", tmo); /* auto-pause: the idle window (ngx_cube_api_connect.c) */
     KV("cpu", cpu);
     KV("mem_mb", mem);
     KV("disk_mb", disk);
@@ -670,7 +672,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     }
 #undef KV
 
-    op->create_extra = op_create_extra(op, net, cpu, mem, disk);
+    op->create_extra = op_create_extra(op, net, cpu, mem, disk, tmo);
     if (argv[1] == NULL || op_redis(op, step_create_hset, argc, argv) != NGX_OK) {
         free(md);
         free(net);

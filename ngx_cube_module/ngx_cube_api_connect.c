@@ -1,15 +1,24 @@
 /* The E2B API's timeout and connect (POST /sandboxes/{id}/timeout, connect v1/v2):
  * extend-only end times, and connect resuming a paused sandbox under the same id and
- * token. */
+ * token.
+ *
+ * The record's timeout_s (set at create, replaced by set-timeout, added by a connect to
+ * records that lack it) is the idle window of an auto-pause sandbox: cube-scheduler
+ * moves its end time to last routed activity + timeout_s instead of pausing it. */
 #include "ngx_cube_op.h"
+#include "ngx_cube_shm.h"
 
 #include "cube_time.h"
 
-/* Set a field of cube:sb:<id> only while the record exists (a concurrent kill must not
- * leave a half record behind). Returns 1 / 0. */
-static const char ngx_cube_set_if_exists[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then "
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0";
+/* Set end_at and timeout_s of cube:sb:<id> only while the record exists (a concurrent
+ * kill must not leave a half record behind); ARGV = {end_at, timeout_s, "set" or
+ * "keep" (only when missing)}. Returns 1 / 0. */
+static const char ngx_cube_set_end[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "redis.call('HSET', KEYS[1], 'end_at', ARGV[1]) "
+    "if ARGV[3] == 'set' then redis.call('HSET', KEYS[1], 'timeout_s', ARGV[2]) "
+    "else redis.call('HSETNX', KEYS[1], 'timeout_s', ARGV[2]) end "
+    "return 1";
 
 static void step_timeout_set(ngx_cube_op_t *op, redisReply *reply)
 {
@@ -20,20 +29,23 @@ static void step_timeout_set(ngx_cube_op_t *op, redisReply *reply)
     op_respond(op, NGX_HTTP_NO_CONTENT, "", 0);
 }
 
-static ngx_int_t op_set_end_at(ngx_cube_op_t *op, ngx_cube_step_pt step)
+static ngx_int_t op_set_end_at(ngx_cube_op_t *op, ngx_cube_step_pt step, int set_timeout)
 {
-    const char *argv[6];
+    const char *argv[7];
+    char t[24];
 
+    ngx_snprintf((u_char *)t, sizeof(t), "%L%Z", (int64_t)op->timeout);
     argv[0] = "EVAL";
-    argv[1] = ngx_cube_set_if_exists;
+    argv[1] = ngx_cube_set_end;
     argv[2] = "1";
     argv[3] = op_key(op, "cube:sb:", op->m.id, "");
-    argv[4] = "end_at";
-    argv[5] = op->end_at;
+    argv[4] = op->end_at;
+    argv[5] = t;
+    argv[6] = set_timeout ? "set" : "keep";
     if (argv[3] == NULL) {
         return NGX_ERROR;
     }
-    return op_redis(op, step, 6, argv);
+    return op_redis(op, step, 7, argv);
 }
 
 void op_start_timeout(ngx_cube_op_t *op)
@@ -48,7 +60,7 @@ void op_start_timeout(ngx_cube_op_t *op)
         return;
     }
     cube_rfc3339_ms(cube_now_ms() + op->timeout * 1000, op->end_at, sizeof(op->end_at));
-    if (op_set_end_at(op, step_timeout_set) != NGX_OK) {
+    if (op_set_end_at(op, step_timeout_set, 1) != NGX_OK) {
         op_redis_down(op);
     }
 }
@@ -65,6 +77,11 @@ void op_connect_respond_status(ngx_cube_op_t *op, ngx_uint_t status)
         op->rec.traffic_token && ngx_strcmp(op->rec.traffic_token, "1") == 0;
     char *s;
 
+    if (op->resuming && op->resume_t0_us) {
+        ngx_cube_resume_observe(NGX_CUBE_RESUME_CONNECT,
+                                ngx_cube_mono_us() - op->resume_t0_us);
+        op->resume_t0_us = 0;
+    }
     if (ngx_cube_envd_token(op->mcf, op->m.id, token) != NGX_OK ||
         (private_traffic &&
          ngx_cube_traffic_token(op->mcf, op->m.id, traffic) != NGX_OK)) {
@@ -110,6 +127,7 @@ static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)
     if (op->rec.state && ngx_strcmp(op->rec.state, "paused") == 0) {
         /* Connect resumes: same id, same token, processes and memory kept. */
         op->resuming = 1;
+        op->resume_t0_us = ngx_cube_mono_us();
         op_start_action(op, "/resume");
         return;
     }
@@ -129,7 +147,7 @@ static void step_connect_lookup(ngx_cube_op_t *op, redisReply *reply)
         return;
     }
     cube_rfc3339_ms(want, op->end_at, sizeof(op->end_at));
-    if (op_set_end_at(op, step_connect_extend) != NGX_OK) {
+    if (op_set_end_at(op, step_connect_extend, 0) != NGX_OK) {
         op_redis_down(op);
     }
 }

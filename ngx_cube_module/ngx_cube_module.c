@@ -58,7 +58,7 @@
  *
  * cube_route_cache_slots <n>;
  *     context: http. Default: 16384. 0 turns the cache off.
- *     Entries of the router's route cache in shared memory (about 100 bytes each,
+ *     Entries of the router's route cache in shared memory (about 130 bytes each,
  *     rounded down to a multiple of 4): sandbox id -> address, shared by all workers.
  *
  * cube_route_cache_ttl <time>;
@@ -67,6 +67,13 @@
  *     sandbox killed or paused elsewhere (another gateway, cube-scheduler) stays
  *     reachable through this gateway. Kills and pauses made through this gateway
  *     drop the entry at once.
+ *
+ * cube_activity_flush <time>;
+ *     context: http. Default: 1s. 0 turns activity tracking off.
+ *     How often one nginx worker writes the routed activity it saw (last_activity_ms
+ *     of cube:sb:<id>, one batched write per interval) for auto-pause: a sandbox with
+ *     autoPause is paused only after its routed traffic was idle for its timeout.
+ *     Needs the route cache (its entries hold the stamps).
  *
  * cube_api [@named_location];
  *     context: location. Content handler for the E2B REST API:
@@ -102,6 +109,7 @@ static void *ngx_cube_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_cube_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static ngx_int_t ngx_cube_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cube_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_cube_init_process(ngx_cycle_t *cycle);
 static void ngx_cube_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_cube_redis_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -146,6 +154,9 @@ static ngx_command_t ngx_cube_commands[] = {
     {ngx_string("cube_route_cache_ttl"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
      offsetof(ngx_cube_main_conf_t, route_cache_ttl), NULL},
+    {ngx_string("cube_activity_flush"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_msec_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_cube_main_conf_t, activity_flush), NULL},
     {ngx_string("cube_api"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1,
      ngx_cube_api_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("cube_router"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, ngx_cube_router_set,
@@ -172,7 +183,7 @@ ngx_module_t ngx_cube_module = {
     NGX_HTTP_MODULE,       /* module type */
     NULL,                  /* init master */
     NULL,                  /* init module */
-    NULL,                  /* init process */
+    ngx_cube_init_process, /* init process */
     NULL,                  /* init thread */
     NULL,                  /* exit thread */
     ngx_cube_exit_process, /* exit process */
@@ -196,6 +207,7 @@ static void *ngx_cube_create_main_conf(ngx_conf_t *cf)
     mcf->default_timeout = NGX_CONF_UNSET;
     mcf->route_cache_slots = NGX_CONF_UNSET;
     mcf->route_cache_ttl = NGX_CONF_UNSET_MSEC;
+    mcf->activity_flush = NGX_CONF_UNSET_MSEC;
     ngx_cube_api_used = 0;
     return mcf;
 }
@@ -270,6 +282,12 @@ static char *ngx_cube_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
     mcf->route_cache_slots &= ~(ngx_int_t) 3;
+    ngx_conf_init_msec_value(mcf->activity_flush, 1000);
+    if (mcf->activity_flush != 0 && mcf->activity_flush < 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cube_activity_flush\" must be 0 (off) or at least 100ms");
+        return NGX_CONF_ERROR;
+    }
     if (mcf->worker_max_response < 4096) {
         mcf->worker_max_response = 4096;
     }
@@ -522,6 +540,11 @@ static ngx_int_t ngx_cube_postconfiguration(ngx_conf_t *cf)
     }
     *h = ngx_cube_prom_log_handler;
     return NGX_OK;
+}
+
+static ngx_int_t ngx_cube_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_cube_router_init_process(cycle);
 }
 
 static void ngx_cube_exit_process(ngx_cycle_t *cycle)

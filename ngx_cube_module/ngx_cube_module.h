@@ -32,6 +32,7 @@ typedef struct {
     ngx_int_t default_timeout;     /* v2 create default (s) */
     ngx_int_t route_cache_slots;   /* shared route cache entries, 0 = off */
     ngx_msec_t route_cache_ttl;
+    ngx_msec_t activity_flush;     /* routed activity -> Redis interval, 0 = off */
 } ngx_cube_main_conf_t;
 
 typedef struct {
@@ -104,6 +105,8 @@ ngx_int_t ngx_cube_traffic_token(ngx_cube_main_conf_t *mcf, const char *sandbox_
 ngx_int_t ngx_cube_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_router_add_variables(ngx_conf_t *cf);
+/* Worker 0 starts the activity flush (init_process). */
+ngx_int_t ngx_cube_router_init_process(ngx_cycle_t *cycle);
 /* 1 when the router handled r (it has route state). */
 int ngx_cube_router_routed(ngx_http_request_t *r);
 /* ngx_cube_prom.c: GET /metrics of the admin server; the log-phase counter. */

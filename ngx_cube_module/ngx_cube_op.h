@@ -85,6 +85,7 @@ struct ngx_cube_op_s {
 
     /* set-timeout / connect */
     long long timeout;
+    int64_t resume_t0_us;        /* connect found the sandbox paused (monotonic us) */
     char end_at[32];
     cube_sb_record_t rec;
     char **rec_kv;

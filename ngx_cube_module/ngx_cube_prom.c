@@ -1,9 +1,11 @@
 /* Prometheus metrics (`cube_prometheus`, a content handler meant for a loopback-only
  * admin server) and the log-phase counter behind them.
  *
- * Counters live in the module's shared zone (ngx_cube_shm.c), so every nginx worker
- * adds to the same numbers. Gauges (sandboxes by state, per-node load and capacity)
- * are read from Redis at scrape time with one script. Text exposition format 0.0.4. */
+ * Counters and histograms live in the module's shared zone (ngx_cube_shm.c), so every
+ * nginx worker adds to the same numbers. Gauges (sandboxes by state, per-node load and
+ * capacity, warm pools per node and template from the workers' heartbeats) are read
+ * from Redis at scrape time with one script; no worker is asked. Text exposition
+ * format 0.0.4. */
 #include "ngx_cube_module.h"
 #include "ngx_cube_op.h"
 #include "ngx_cube_shm.h"
@@ -18,7 +20,33 @@ static const char *const ngx_cube_bound_text[NGX_CUBE_HIST_BUCKETS] = {
     "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
     "0.1",   "0.25",   "0.5",   "1",    "2.5",   "+Inf"};
 
+/* upper bounds in us of the resume latency buckets (the last is +Inf) */
+static const int64_t ngx_cube_resume_bounds[NGX_CUBE_RESUME_BUCKETS - 1] = {
+    500,    1000,   2500,   5000,    10000,   25000,  50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000};
+static const char *const ngx_cube_resume_bound_text[NGX_CUBE_RESUME_BUCKETS] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+    "0.1",    "0.25",  "0.5",    "1",     "2.5",  "5",     "+Inf"};
+
 /* ---------------------------------------------------------------- counting */
+
+void ngx_cube_resume_observe(ngx_uint_t kind, int64_t us)
+{
+    ngx_cube_counters_t *c = ngx_cube_counters();
+    ngx_uint_t b;
+
+    if (c == NULL || kind >= NGX_CUBE_RESUME_KINDS) {
+        return;
+    }
+    if (us < 0) {
+        us = 0;
+    }
+    for (b = 0; b < NGX_CUBE_RESUME_BUCKETS - 1 && us > ngx_cube_resume_bounds[b]; b++) {
+        /* first bucket that holds us */
+    }
+    (void)ngx_atomic_fetch_add(&c->resume[kind][b], 1);
+    (void)ngx_atomic_fetch_add(&c->resume_sum_us[kind], (ngx_atomic_int_t)us);
+}
 
 static void ngx_cube_prom_api_op(ngx_cube_op_t *op, ngx_uint_t status)
 {
@@ -100,23 +128,47 @@ ngx_int_t ngx_cube_prom_log_handler(ngx_http_request_t *r)
 
 /* ---------------------------------------------------------------- scrape */
 
-/* {running, paused, other, node1, sandboxes1, capacity1, state1, alive1, node2, ...} */
+/* {running, paused, other, nnodes, nnodes x (node, sandboxes, capacity, state, alive),
+ *  then per warm pool (node, template, size, ready, preparing, waiting) as strings}.
+ * Pools come from the `pools` field of the node hash (JSON, written by the worker's
+ * heartbeat every 2 s). */
 static const char ngx_cube_prom_script[] =
-    "local n = {0, 0, 0} "
+    "local n = {0, 0, 0, 0} "
     "for _, id in ipairs(redis.call('ZRANGE', 'cube:sandboxes', 0, -1)) do "
     "  local st = redis.call('HGET', 'cube:sb:' .. id, 'state') "
     "  if st == 'running' then n[1] = n[1] + 1 elseif st == 'paused' then n[2] = n[2] + "
     "1 "
     "  else n[3] = n[3] + 1 end "
     "end "
-    "for _, node in ipairs(redis.call('SMEMBERS', 'cube:nodes')) do "
+    "local nodes = redis.call('SMEMBERS', 'cube:nodes') "
+    "n[4] = #nodes "
+    "for _, node in ipairs(nodes) do "
     "  local f = redis.call('HMGET', 'cube:node:' .. node, 'sandboxes', 'capacity', "
     "'state') "
     "  table.insert(n, node) table.insert(n, f[1] or '0') table.insert(n, f[2] or '0') "
     "  table.insert(n, f[3] or 'unknown') "
     "  table.insert(n, redis.call('EXISTS', 'cube:node:' .. node .. ':alive')) "
     "end "
+    "local function num(v) return string.format('%d', tonumber(v) or 0) end "
+    "for _, node in ipairs(nodes) do "
+    "  local p = redis.call('HGET', 'cube:node:' .. node, 'pools') "
+    "  local ok, t = false, nil "
+    "  if p then ok, t = pcall(cjson.decode, p) end "
+    "  if ok and type(t) == 'table' then "
+    "    for _, e in ipairs(t) do "
+    "      if type(e) == 'table' and type(e.template) == 'string' then "
+    "        table.insert(n, node) table.insert(n, e.template) "
+    "        table.insert(n, num(e.size)) table.insert(n, num(e.ready)) "
+    "        table.insert(n, num(e.preparing)) table.insert(n, num(e.waiting)) "
+    "      end "
+    "    end "
+    "  end "
+    "end "
     "return n";
+
+#define NGX_CUBE_PROM_BASE 32768 /* room for everything but the per-node lines */
+#define PROM_NODE_FIELDS 5
+#define PROM_POOL_FIELDS 6
 
 typedef struct {
     ngx_http_request_t *r; /* NULL once the request is gone */
@@ -130,12 +182,79 @@ static u_char *ngx_cube_prom_counter(u_char *p, u_char *end, const char *name,
                         name, name, *v);
 }
 
+/* 1 when s can be a label value as is (ids and template names). */
+static int ngx_cube_prom_label_ok(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.' ||
+              *s == ':')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static u_char *ngx_cube_prom_pools(u_char *p, u_char *end, redisReply *g, ngx_uint_t from)
+{
+    static const char *const names[4] = {"size", "ready", "preparing", "waiting"};
+    static const char *const help[4] = {
+        "Warm sandboxes a template's pool keeps on a node.",
+        "Warm sandboxes ready to be claimed by a create.",
+        "Warm sandboxes being prepared.",
+        "Creates waiting for a warm sandbox (the pool was empty)."};
+    ngx_uint_t i, k;
+
+    for (k = 0; k < 4; k++) {
+        p = ngx_slprintf(p, end, "# HELP cube_pool_%s %s\n# TYPE cube_pool_%s gauge\n",
+                         names[k], help[k], names[k]);
+        for (i = from; i + PROM_POOL_FIELDS <= g->elements; i += PROM_POOL_FIELDS) {
+            if (!ngx_cube_prom_label_ok(g->element[i]->str) ||
+                !ngx_cube_prom_label_ok(g->element[i + 1]->str)) {
+                continue;
+            }
+            p = ngx_slprintf(p, end, "cube_pool_%s{node=\"%s\",template=\"%s\"} %s\n",
+                             names[k], g->element[i]->str, g->element[i + 1]->str,
+                             g->element[i + 2 + k]->str);
+        }
+    }
+    return p;
+}
+
+static u_char *ngx_cube_prom_resume(u_char *p, u_char *end, ngx_cube_counters_t *c)
+{
+    static const char *const names[NGX_CUBE_RESUME_KINDS] = {
+        "cube_router_resume_wait_seconds", "cube_api_resume_duration_seconds"};
+    static const char *const help[NGX_CUBE_RESUME_KINDS] = {
+        "Time a routed request waited at the auto-resume gate of a paused sandbox.",
+        "Time from a connect or resume finding its sandbox paused to the answer."};
+    ngx_atomic_uint_t cum;
+    ngx_uint_t k, i;
+
+    for (k = 0; k < NGX_CUBE_RESUME_KINDS; k++) {
+        p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s histogram\n", names[k], help[k],
+                         names[k]);
+        cum = 0;
+        for (i = 0; i < NGX_CUBE_RESUME_BUCKETS; i++) {
+            cum += c->resume[k][i];
+            p = ngx_slprintf(p, end, "%s_bucket{le=\"%s\"} %uA\n", names[k],
+                             ngx_cube_resume_bound_text[i], cum);
+        }
+        p = ngx_slprintf(p, end, "%s_sum %uA.%06uA\n%s_count %uA\n", names[k],
+                         c->resume_sum_us[k] / 1000000, c->resume_sum_us[k] % 1000000,
+                         names[k], cum);
+    }
+    return p;
+}
+
 static u_char *ngx_cube_prom_render(u_char *p, u_char *end, redisReply *g)
 {
     ngx_cube_counters_t *c = ngx_cube_counters();
     static const char *const states[3] = {"running", "paused", "other"};
     ngx_atomic_uint_t cum, count;
-    ngx_uint_t k, i;
+    ngx_uint_t k, i, pools = 0;
     redisReply *e;
 
     p = ngx_slprintf(p, end,
@@ -143,6 +262,7 @@ static u_char *ngx_cube_prom_render(u_char *p, u_char *end, redisReply *g)
                      "scrape.\n# TYPE cube_redis_up gauge\ncube_redis_up %d\n",
                      g != NULL);
     if (g) {
+        pools = 4 + (ngx_uint_t)g->element[3]->integer * PROM_NODE_FIELDS;
         p = ngx_slprintf(p, end,
                          "# HELP cube_sandboxes Sandboxes in the live view by "
                          "state.\n# TYPE cube_sandboxes gauge\n");
@@ -153,26 +273,27 @@ static u_char *ngx_cube_prom_render(u_char *p, u_char *end, redisReply *g)
         p = ngx_slprintf(p, end,
                          "# HELP cube_node_sandboxes Sandboxes placed on a node.\n"
                          "# TYPE cube_node_sandboxes gauge\n");
-        for (i = 3; i + 4 < g->elements; i += 5) {
+        for (i = 4; i < pools; i += PROM_NODE_FIELDS) {
             p = ngx_slprintf(p, end, "cube_node_sandboxes{node=\"%s\"} %s\n",
                              g->element[i]->str, g->element[i + 1]->str);
         }
         p = ngx_slprintf(p, end,
                          "# HELP cube_node_capacity Most sandboxes a node takes.\n"
                          "# TYPE cube_node_capacity gauge\n");
-        for (i = 3; i + 4 < g->elements; i += 5) {
+        for (i = 4; i < pools; i += PROM_NODE_FIELDS) {
             p = ngx_slprintf(p, end, "cube_node_capacity{node=\"%s\"} %s\n",
                              g->element[i]->str, g->element[i + 2]->str);
         }
         p = ngx_slprintf(p, end,
                          "# HELP cube_node_up Node heartbeat alive (1) and its state."
                          "\n# TYPE cube_node_up gauge\n");
-        for (i = 3; i + 4 < g->elements; i += 5) {
+        for (i = 4; i < pools; i += PROM_NODE_FIELDS) {
             e = g->element[i + 4];
             p = ngx_slprintf(p, end, "cube_node_up{node=\"%s\",state=\"%s\"} %L\n",
                              g->element[i]->str, g->element[i + 3]->str,
                              (int64_t)(e->type == REDIS_REPLY_INTEGER ? e->integer : 0));
         }
+        p = ngx_cube_prom_pools(p, end, g, pools);
     }
     if (c == NULL) {
         return p;
@@ -237,7 +358,45 @@ static u_char *ngx_cube_prom_render(u_char *p, u_char *end, redisReply *g)
                               &c->route_cache_hits);
     p = ngx_cube_prom_counter(p, end, "cube_router_route_cache_misses_total",
                               "Routes read from Redis.", &c->route_cache_misses);
-    return p;
+    p = ngx_cube_prom_counter(p, end, "cube_router_activity_flushes_total",
+                              "Batched writes of routed activity to Redis.",
+                              &c->activity_flushes);
+    p = ngx_cube_prom_counter(p, end, "cube_router_activity_stamps_total",
+                              "Sandbox activity stamps written to Redis.",
+                              &c->activity_flushed);
+    return ngx_cube_prom_resume(p, end, c);
+}
+
+/* The script's reply has the layout ngx_cube_prom_render reads. */
+static int ngx_cube_prom_reply_ok(redisReply *g)
+{
+    ngx_uint_t i, pools;
+    int want_int;
+
+    if (g == NULL || g->type != REDIS_REPLY_ARRAY || g->elements < 4) {
+        return 0;
+    }
+    for (i = 0; i < 4; i++) {
+        if (g->element[i]->type != REDIS_REPLY_INTEGER) {
+            return 0;
+        }
+    }
+    if (g->element[3]->integer < 0 || (unsigned long long)g->element[3]->integer >
+                                          (g->elements - 4) / PROM_NODE_FIELDS) {
+        return 0;
+    }
+    pools = 4 + (ngx_uint_t)g->element[3]->integer * PROM_NODE_FIELDS;
+    if ((g->elements - pools) % PROM_POOL_FIELDS != 0) {
+        return 0;
+    }
+    for (i = 4; i < g->elements; i++) {
+        want_int = i < pools && (i - 4) % PROM_NODE_FIELDS == 4;
+        if ((want_int && g->element[i]->type != REDIS_REPLY_INTEGER) ||
+            (!want_int && g->element[i]->type != REDIS_REPLY_STRING)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void ngx_cube_prom_gone(void *data)
@@ -255,7 +414,6 @@ static void ngx_cube_prom_redis_cb(redisReply *reply, void *data)
     ngx_connection_t *c;
     size_t size;
     u_char *buf, *p;
-    ngx_uint_t i;
     ngx_int_t rc;
 
     if (r == NULL) {
@@ -265,20 +423,10 @@ static void ngx_cube_prom_redis_cb(redisReply *reply, void *data)
     w->cln->handler = NULL;
     ngx_free(w);
     c = r->connection;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 3 &&
-        (reply->elements - 3) % 5 == 0) {
+    if (ngx_cube_prom_reply_ok(reply)) {
         g = reply;
-        for (i = 0; i < reply->elements; i++) {
-            ngx_uint_t pos = i < 3 ? 0 : (i - 3) % 5;
-            int want_int = i < 3 || pos == 4;
-            if ((want_int && reply->element[i]->type != REDIS_REPLY_INTEGER) ||
-                (!want_int && reply->element[i]->type != REDIS_REPLY_STRING)) {
-                g = NULL;
-                break;
-            }
-        }
     }
-    size = 16384 + (g ? g->elements * 96 : 0);
+    size = NGX_CUBE_PROM_BASE + (g ? g->elements * 96 : 0);
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -330,11 +478,11 @@ ngx_int_t ngx_cube_prom_handler(ngx_http_request_t *r)
         w->cln = NULL;
         ngx_free(w);
         {
-            u_char *buf = ngx_pnalloc(r->pool, 16384), *p;
+            u_char *buf = ngx_pnalloc(r->pool, NGX_CUBE_PROM_BASE), *p;
             if (buf == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
-            p = ngx_cube_prom_render(buf, buf + 16384, NULL);
+            p = ngx_cube_prom_render(buf, buf + NGX_CUBE_PROM_BASE, NULL);
             return ngx_cube_send_json(r, NGX_HTTP_OK,
                                       "text/plain; version=0.0.4; charset=utf-8",
                                       (const char *)buf, (size_t)(p - buf));

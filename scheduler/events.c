@@ -15,12 +15,28 @@
 int events_emit(redisContext *rc, const char *type, const char *id, const char *reason,
                 const char *node)
 {
+    return events_emit_end(rc, type, id, reason, node, NULL);
+}
+
+int events_emit_end(redisContext *rc, const char *type, const char *id,
+                    const char *reason, const char *node, const char *end_at)
+{
     char at[24];
     redisReply *r;
 
-    snprintf(at, sizeof(at), "%lld", (long long)cube_now_ms());
-    r = redisCommand(rc, "XADD " STREAM " MAXLEN ~ 100000 * type %s id %s at_ms %s reason %s node %s",
-                     type, id, at, reason, node ? node : "");
+    (void)snprintf(at, sizeof(at), "%lld", (long long)cube_now_ms());
+    if (end_at)
+        r = redisCommand(rc,
+                         "XADD " STREAM
+                         " MAXLEN ~ 100000 * type %s id %s at_ms %s reason %s"
+                         " node %s end_at %s",
+                         type, id, at, reason, node ? node : "", end_at);
+    else
+        r = redisCommand(rc,
+                         "XADD " STREAM
+                         " MAXLEN ~ 100000 * type %s id %s at_ms %s reason %s"
+                         " node %s",
+                         type, id, at, reason, node ? node : "");
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         if (r)
             freeReplyObject(r);
@@ -33,7 +49,8 @@ int events_emit(redisContext *rc, const char *type, const char *id, const char *
 static const char *field(redisReply *kv, const char *name)
 {
     for (size_t i = 0; kv && i + 1 < kv->elements; i += 2)
-        if (kv->element[i]->type == REDIS_REPLY_STRING && strcmp(kv->element[i]->str, name) == 0 &&
+        if (kv->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(kv->element[i]->str, name) == 0 &&
             kv->element[i + 1]->type == REDIS_REPLY_STRING)
             return kv->element[i + 1]->str;
     return NULL;
@@ -60,7 +77,8 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
 {
     const char *type = field(kv, "type"), *id = field(kv, "id"), *at = field(kv, "at_ms");
     const char *reason = field(kv, "reason");
-    char e_sid[96], e_id[160], e_type[48], e_reason[80], e_tpl[160], e_alias[280], e_node[80];
+    char e_sid[96], e_id[160], e_type[48], e_reason[80], e_tpl[160], e_alias[280],
+        e_node[80];
     char *e_md, *e_extra, *sql;
     long long at_ms = at ? strtoll(at, NULL, 10) : cube_now_ms();
 
@@ -113,29 +131,32 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
         free(sql);
         return -1;
     }
-    snprintf(sql, 4 * mdlen + 2048,
-             "INSERT IGNORE INTO sandbox_events (stream_id, sandbox_id, event, reason, at)"
-             " VALUES (%s, %s, %s, %s, FROM_UNIXTIME(%lld / 1000))",
-             e_sid, e_id, e_type, e_reason, at_ms);
+    snprintf(
+        sql, 4 * mdlen + 2048,
+        "INSERT IGNORE INTO sandbox_events (stream_id, sandbox_id, event, reason, at)"
+        " VALUES (%s, %s, %s, %s, FROM_UNIXTIME(%lld / 1000))",
+        e_sid, e_id, e_type, e_reason, at_ms);
     rc |= db_exec(db, sql);
     if (strcmp(type, "created") == 0) {
-        snprintf(sql, 4 * mdlen + 2048,
-                 "INSERT INTO sandboxes (sandbox_id, template_id, alias, node_id, metadata,"
-                 " state, started_at, end_at, live_fields) VALUES (%s, %s, %s, %s, %s,"
-                 " 'running', FROM_UNIXTIME(%lld / 1000), %s, %s)"
-                 " ON DUPLICATE KEY UPDATE sandbox_id=sandbox_id",
-                 e_id, e_tpl, e_alias, e_node, e_md, at_ms, e_end, e_extra);
+        snprintf(
+            sql, 4 * mdlen + 2048,
+            "INSERT INTO sandboxes (sandbox_id, template_id, alias, node_id, metadata,"
+            " state, started_at, end_at, live_fields) VALUES (%s, %s, %s, %s, %s,"
+            " 'running', FROM_UNIXTIME(%lld / 1000), %s, %s)"
+            " ON DUPLICATE KEY UPDATE sandbox_id=sandbox_id",
+            e_id, e_tpl, e_alias, e_node, e_md, at_ms, e_end, e_extra);
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "killed") == 0) {
         /* A kill may be replayed or arrive for a sandbox created before records
          * existed: insert a minimal row, then close it. */
-        snprintf(sql, 4 * mdlen + 2048,
-                 "INSERT INTO sandboxes (sandbox_id, node_id, state, started_at, ended_at,"
-                 " end_reason) VALUES (%s, %s, 'killed', FROM_UNIXTIME(%lld / 1000),"
-                 " FROM_UNIXTIME(%lld / 1000), %s) ON DUPLICATE KEY UPDATE"
-                 " state='killed', ended_at=IFNULL(ended_at, VALUES(ended_at)),"
-                 " end_reason=IFNULL(end_reason, VALUES(end_reason))",
-                 e_id, e_node, at_ms, at_ms, e_reason);
+        snprintf(
+            sql, 4 * mdlen + 2048,
+            "INSERT INTO sandboxes (sandbox_id, node_id, state, started_at, ended_at,"
+            " end_reason) VALUES (%s, %s, 'killed', FROM_UNIXTIME(%lld / 1000),"
+            " FROM_UNIXTIME(%lld / 1000), %s) ON DUPLICATE KEY UPDATE"
+            " state='killed', ended_at=IFNULL(ended_at, VALUES(ended_at)),"
+            " end_reason=IFNULL(end_reason, VALUES(end_reason))",
+            e_id, e_node, at_ms, at_ms, e_reason);
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "paused") == 0 || strcmp(type, "resumed") == 0) {
         snprintf(sql, 4 * mdlen + 2048,
@@ -145,9 +166,10 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "timeout") == 0 && end_ms > 0) {
         /* set-timeout / connect moved the end time */
-        snprintf(sql, 4 * mdlen + 2048,
-                 "UPDATE sandboxes SET end_at=%s WHERE sandbox_id=%s AND state <> 'killed'",
-                 e_end, e_id);
+        snprintf(
+            sql, 4 * mdlen + 2048,
+            "UPDATE sandboxes SET end_at=%s WHERE sandbox_id=%s AND state <> 'killed'",
+            e_end, e_id);
         rc |= db_exec(db, sql);
     }
     rc |= db_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK");
@@ -172,7 +194,8 @@ static int ensure_group(redisContext *rc)
  * or ">" (new ones). */
 static int consume_from(MYSQL *db, redisContext *rc, const char *from)
 {
-    redisReply *r = redisCommand(rc, "XREADGROUP GROUP " GROUP " scheduler COUNT 500 STREAMS " STREAM " %s", from);
+    redisReply *r = redisCommand(
+        rc, "XREADGROUP GROUP " GROUP " scheduler COUNT 500 STREAMS " STREAM " %s", from);
     int written = 0;
 
     if (r == NULL)

@@ -11,6 +11,9 @@
 /* Append an event (used for scheduler-made kills). 0 on success. */
 int events_emit(redisContext *rc, const char *type, const char *id, const char *reason,
                 const char *node);
+/* The same with the sandbox's new end time (RFC 3339) for its record. */
+int events_emit_end(redisContext *rc, const char *type, const char *id,
+                    const char *reason, const char *node, const char *end_at);
 /* Consume what is pending; returns the number of events written, -1 on error. */
 int events_consume(MYSQL *db, redisContext *rc);
 

@@ -1,3 +1,12 @@
+/* Sandbox end times (endAt): kill at the end, or, for a sandbox created with autoPause,
+ * pause it once its routed traffic has been idle for its timeout.
+ *
+ * Auto-pause: the gateway's router records routed activity in nginx shared memory and
+ * writes it as last_activity_ms of cube:sb:<id> about once a second (batched, never per
+ * request; an open stream counts as activity). When such a sandbox reaches end_at and
+ * last_activity_ms + timeout_s is still ahead, end_at moves there (a `timeout` event
+ * with reason `activity` carries it to MariaDB) instead of pausing; the API shows the
+ * moved endAt. Without autoPause the timeout stays a hard lifetime (E2B). */
 #include "lifecycle.h"
 
 #include <stdio.h>
@@ -26,34 +35,68 @@ static void drop_records(redisContext *rc, const char *id, const char *node)
 }
 
 /* Timeout of a sandbox created with autoPause: pause it instead of killing it. */
-static void pause_sandbox(redisContext *rc, const char *id, const char *node, const char *addr)
+static void pause_sandbox(redisContext *rc, const char *id, const char *node,
+                          const char *addr)
 {
     long status = worker_call(addr, "POST", id, "/pause");
     redisReply *r;
 
     if (status != 200 && status != 409) {
-        log_warn("sandbox %s reached its end (auto-pause), worker answered %ld; retrying", id,
-                 status);
+        log_warn("sandbox %s reached its end (auto-pause), worker answered %ld; retrying",
+                 id, status);
         return;
     }
-    r = redisCommand(rc,
-                     "EVAL %s 1 cube:sb:%s",
-                     "if redis.call('EXISTS', KEYS[1]) == 1 then "
-                     "redis.call('HSET', KEYS[1], 'state', 'paused') return 1 end return 0",
-                     id);
+    r = redisCommand(
+        rc, "EVAL %s 1 cube:sb:%s",
+        "if redis.call('EXISTS', KEYS[1]) == 1 then "
+        "redis.call('HSET', KEYS[1], 'state', 'paused') return 1 end return 0",
+        id);
     if (r)
         freeReplyObject(r);
     events_emit(rc, "paused", id, "timeout", node);
     log_info("sandbox %s reached its end (timeout): paused (autoPause)", id);
 }
 
-static void end_sandbox(redisContext *rc, const char *id, const char *node, int auto_pause)
+struct expired {
+    char id[64];
+    char node[64];
+    char end_at[40];
+    int auto_pause;
+    int64_t idle_end_ms; /* last routed activity + timeout (0: unknown) */
+};
+
+/* end_at -> idle_end_ms, unless it changed since the sweep read it (set-timeout,
+ * connect). */
+static void extend_sandbox(redisContext *rc, const struct expired *e)
+{
+    const char *id = e->id, *node = e->node, *old_end = e->end_at;
+    char end_at[32];
+    redisReply *r;
+
+    cube_rfc3339_ms(e->idle_end_ms, end_at, sizeof(end_at));
+    r = redisCommand(
+        rc, "EVAL %s 1 cube:sb:%s %s %s",
+        "if redis.call('HGET', KEYS[1], 'end_at') == ARGV[1] then "
+        "redis.call('HSET', KEYS[1], 'end_at', ARGV[2]) return 1 end return 0",
+        id, old_end, end_at);
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        events_emit_end(rc, "timeout", id, "activity", node, end_at);
+        log_info("sandbox %s had routed traffic: end moved to %s (autoPause)", id,
+                 end_at);
+    }
+    if (r)
+        freeReplyObject(r);
+}
+
+static void end_sandbox(redisContext *rc, const char *id, const char *node,
+                        int auto_pause)
 {
     redisReply *a = redisCommand(rc, "HGET cube:node:%s addr", node);
     long status;
 
     if (a == NULL || a->type != REDIS_REPLY_STRING) {
-        log_warn("sandbox %s reached its end, but node %s has no address; retrying", id, node);
+        log_warn("sandbox %s reached its end, but node %s has no address; retrying", id,
+                 node);
         if (a)
             freeReplyObject(a);
         return;
@@ -70,16 +113,21 @@ static void end_sandbox(redisContext *rc, const char *id, const char *node, int 
         events_emit(rc, "killed", id, "timeout", node);
         log_info("sandbox %s reached its end (timeout): killed", id);
     } else {
-        log_warn("sandbox %s reached its end, worker on %s answered %ld; retrying", id, node,
-                 status);
+        log_warn("sandbox %s reached its end, worker on %s answered %ld; retrying", id,
+                 node, status);
     }
 }
 
-struct expired {
-    char id[64];
-    char node[64];
-    int auto_pause;
-};
+static int64_t field_int(redisReply *e)
+{
+    char *end;
+    long long v;
+
+    if (e->type != REDIS_REPLY_STRING || e->str[0] == '\0')
+        return 0;
+    v = strtoll(e->str, &end, 10);
+    return *end == '\0' && v > 0 ? (int64_t)v : 0;
+}
 
 int lifecycle_sweep(redisContext *rc, int64_t now_ms)
 {
@@ -98,7 +146,10 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
     /* One pipelined round trip for every record's end time; the replies are all read
      * before any other command is sent on this connection. */
     for (size_t i = 0; i < ids->elements; i++)
-        redisAppendCommand(rc, "HMGET cube:sb:%s end_at node state auto_pause", ids->element[i]->str);
+        redisAppendCommand(
+            rc,
+            "HMGET cube:sb:%s end_at node state auto_pause last_activity_ms timeout_s",
+            ids->element[i]->str);
     for (size_t i = 0; i < ids->elements; i++) {
         const char *id = ids->element[i]->str;
         redisReply *r = NULL;
@@ -109,22 +160,30 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
             break;
         }
         /* A paused sandbox keeps no clock: it lives until resumed or killed. */
-        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
                      r->element[2]->type == REDIS_REPLY_STRING &&
                      strcmp(r->element[2]->str, "paused") == 0;
-        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
             cube_id_valid(id, 63) && r->element[0]->type == REDIS_REPLY_STRING &&
-            r->element[1]->type == REDIS_REPLY_STRING && strlen(r->element[1]->str) < 64 &&
+            r->element[1]->type == REDIS_REPLY_STRING &&
+            strlen(r->element[1]->str) < 64 &&
+            strlen(r->element[0]->str) < sizeof(due[0].end_at) &&
             cube_rfc3339_parse(r->element[0]->str, &end_ms) == 0 && end_ms <= now_ms) {
-            snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
-            snprintf(due[ndue].node, sizeof(due[ndue].node), "%s", r->element[1]->str);
+            (void)snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
+            (void)snprintf(due[ndue].node, sizeof(due[ndue].node), "%s",
+                           r->element[1]->str);
+            (void)snprintf(due[ndue].end_at, sizeof(due[ndue].end_at), "%s",
+                           r->element[0]->str);
             due[ndue].auto_pause = r->element[3]->type == REDIS_REPLY_STRING &&
                                    strcmp(r->element[3]->str, "1") == 0;
+            int64_t last = field_int(r->element[4]), tmo = field_int(r->element[5]);
+            due[ndue].idle_end_ms =
+                last && tmo && tmo <= 365LL * 86400 ? last + tmo * 1000 : 0;
             ndue++;
-        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
                    r->element[0]->type == REDIS_REPLY_NIL && cube_id_valid(id, 63)) {
             /* An index entry without a record: a half-removed sandbox. */
-            snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
+            (void)snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
             due[ndue].node[0] = '\0';
             ndue++;
         }
@@ -132,7 +191,9 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
     }
     freeReplyObject(ids);
     for (size_t i = 0; rc_ == 0 && i < ndue; i++) {
-        if (due[i].node[0])
+        if (due[i].node[0] && due[i].auto_pause && due[i].idle_end_ms > now_ms)
+            extend_sandbox(rc, &due[i]);
+        else if (due[i].node[0])
             end_sandbox(rc, due[i].id, due[i].node, due[i].auto_pause);
         else
             drop_records(rc, due[i].id, NULL);

@@ -120,7 +120,8 @@ static void send_heartbeat(struct node_registry *reg)
                           "heartbeat_ms", now,
                           "pooled",       pooled,
                           "disk_quota",   disk_quota_enforced() ? "true" : "false",
-                          "labels",       reg->labels};
+                          "labels",       reg->labels,
+                          "pools",        NULL};
     const char *set[] = {"SET", alive, "1", "PX", ALIVE_TTL_MS};
     const char *sadd[] = {"SADD", "cube:nodes", reg->node};
 
@@ -136,7 +137,12 @@ static void send_heartbeat(struct node_registry *reg)
     snprintf(pooled, sizeof(pooled), "%d",
              reg->view.pooled ? reg->view.pooled(reg->view.ctx) : 0);
     snprintf(now, sizeof(now), "%lld", (long long)cube_now_ms());
-    cmd(reg, "heartbeat HSET", (int)(sizeof(hset) / sizeof(hset[0])), hset);
+    char *pools = reg->view.pools_json ? reg->view.pools_json(reg->view.ctx) : NULL;
+    int n = (int)(sizeof(hset) / sizeof(hset[0]));
+    if (pools)
+        hset[n - 1] = pools;
+    cmd(reg, "heartbeat HSET", pools ? n : n - 2, hset);
+    free(pools);
     if (!reg->draining)
         cmd(reg, "heartbeat SET", 5, set);
     /* SADD answers 1 when the node was not listed: Redis lost its data (FLUSHALL, a

@@ -17,6 +17,9 @@ struct node_registry_view {
     int (*count)(void *ctx);
     /* Warm sandboxes held in pools (ready or being prepared); may be NULL. */
     int (*pooled)(void *ctx);
+    /* The pools as JSON text, [{template,size,ready,preparing,waiting}] (malloc'd, the
+     * registry frees it), for Prometheus through Redis; may be NULL. */
+    char *(*pools_json)(void *ctx);
     /* 1 if the worker runs a sandbox with this id. */
     int (*has)(const char *id, void *ctx);
     /* Call fn for every running sandbox. */

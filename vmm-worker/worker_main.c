@@ -363,6 +363,15 @@ static int view_pooled(void *ctx)
     return sandbox_pooled_count(ctx);
 }
 
+static char *view_pools_json(void *ctx)
+{
+    json_t *all = sandbox_pools_json(ctx);
+    char *s = all ? json_dumps(json_object_get(all, "pools"), JSON_COMPACT) : NULL;
+
+    json_decref(all);
+    return s;
+}
+
 static int view_has(const char *id, void *ctx)
 {
     return sandbox_find(ctx, id) != NULL;
@@ -484,6 +493,7 @@ int main(int argc, char **argv)
         struct node_registry_view view = {
             .count = view_count,
             .pooled = view_pooled,
+            .pools_json = view_pools_json,
             .has = view_has,
             .each_running = view_each_running,
             .templates = &w->templates,
