@@ -116,7 +116,8 @@ static void ngx_cube_route_open_stamp(ngx_event_t *ev)
         rt = ngx_queue_data(q, ngx_cube_route_t, open);
         ngx_cube_route_activity(&rt->sandbox_id, now);
     }
-    if (!ngx_queue_empty(&ngx_cube_route_open) && !ngx_exiting) {
+    /* cancelable: it never holds up a worker that is shutting down */
+    if (!ngx_queue_empty(&ngx_cube_route_open)) {
         ngx_add_timer(ev, ngx_cube_activity_interval);
     }
 }

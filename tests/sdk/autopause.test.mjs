@@ -33,21 +33,23 @@ test('autoPause: traffic keeps it running, idle pauses it, traffic resumes it wi
 
     // Routed traffic every second for twice the timeout.
     const t0 = Date.now();
+    let lastRequest = 0;
     while (Date.now() - t0 < 2 * TIMEOUT_MS) {
       assert.equal((await sbx.commands.run('true')).exitCode, 0);
+      lastRequest = Date.now();
       await sleep(1000);
     }
     const busy = await sbx.getInfo();
     assert.equal(busy.state, 'running', 'still running past its timeout while used');
     assert.ok(busy.endAt.getTime() > firstEnd, 'GET shows the endAt the scheduler moved');
 
-    // Idle from here: paused within the timeout + about 2 s, not before the timeout.
-    const idleSince = Date.now();
+    // Idle since the last request: paused within the timeout + 2 s, not before it.
     const waited = await waitState(sbx.sandboxId, 'paused', TIMEOUT_MS + 4000);
     assert.notEqual(waited, -1, 'paused after going idle');
-    const pausedAfter = Date.now() - idleSince;
-    assert.ok(pausedAfter >= TIMEOUT_MS - 1000, `paused ${pausedAfter} ms after the last request`);
-    assert.ok(pausedAfter <= TIMEOUT_MS + 2200, `paused ${pausedAfter} ms after the last request`);
+    const pausedAfter = Date.now() - lastRequest;
+    console.log(`paused ${pausedAfter} ms after the last request (timeout ${TIMEOUT_MS})`);
+    assert.ok(pausedAfter >= TIMEOUT_MS - 500, `paused ${pausedAfter} ms after the last request`);
+    assert.ok(pausedAfter <= TIMEOUT_MS + 2000, `paused ${pausedAfter} ms after the last request`);
 
     // A routed request resumes it (autoResume); files and processes survived.
     const r = await sbx.commands.run('cat /home/user/state.txt');
