@@ -93,10 +93,11 @@ leak_check() {
     [ -e /sys/fs/cgroup/cgroup.controllers ] || cgroups=$((cgroups / $(find /sys/fs/cgroup/*/cube -maxdepth 0 -type d 2>/dev/null | wc -l | awk '{print ($1 > 0) ? $1 : 1}')))
     left+=$(ip netns list 2>/dev/null | grep -c '^cube-' || true)
     left+=" $((veths - ${p//unsettled/0}))"
-    # Every sandbox (pooled ones too) has its writable layer mounted from a loop device.
+    # Every sandbox (pooled ones too) has its writable layer on a loop device, mounted
+    # only inside the sandbox: the host has none of those mounts.
     mounts=$(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)
     loops=$(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)
-    left+=" $((mounts - ${p//unsettled/0}))"
+    left+=" $mounts"
     left+=" $((cgroups - ${p//unsettled/0}))"
     left+=" $((loops - ${p//unsettled/0}))"
     if [ "$p" != unsettled ] && [ "$left" = "0 0 0 0 0" ]; then

@@ -275,17 +275,27 @@ static int copy_extents(int src, int dst)
 }
 
 /* Format a fresh layer by copying a formatted empty image of the same size (made once
- * per size with mkfs, kept next to the sandboxes): ~0.6 MB of metadata instead of a
+ * per size with mkfs, kept next to the sandboxes): ~84 KB of metadata instead of a
  * mkfs run per sandbox. -1 (caller runs mkfs itself) when that is not possible. */
 static int clone_golden(int size_mb, int fd)
 {
     char golden[4200], tmp[4300], err[256], pct[16];
-    char *argv[] = {mkfs_path, "-q", "-F",           "-b", "4096",           "-m",
-                    pct,       "-O", "^has_journal", "-E", "root_owner=0:0", tmp,
+    char *argv[] = {mkfs_path,
+                    "-q",
+                    "-F",
+                    "-b",
+                    "4096",
+                    "-m",
+                    pct,
+                    "-O",
+                    "^has_journal,^resize_inode",
+                    "-E",
+                    "root_owner=0:0",
+                    tmp,
                     NULL};
     int gfd, rc;
 
-    if (!golden_dir[0] || snprintf(golden, sizeof(golden), "%s/.layer-v1-%dM.golden",
+    if (!golden_dir[0] || snprintf(golden, sizeof(golden), "%s/.layer-v2-%dM.golden",
                                    golden_dir, size_mb) >= (int)sizeof(golden))
         return -1;
     gfd = open(golden, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -321,8 +331,18 @@ static int clone_golden(int size_mb, int fd)
 static int apply(const char *dir, int size_mb, char *err, int errlen)
 {
     char image[4096], dev[32], pct[16], lost[4096 + 16];
-    char *argv[] = {mkfs_path, "-q", "-F",           "-b", "4096",           "-m",
-                    pct,       "-O", "^has_journal", "-E", "root_owner=0:0", image,
+    char *argv[] = {mkfs_path,
+                    "-q",
+                    "-F",
+                    "-b",
+                    "4096",
+                    "-m",
+                    pct,
+                    "-O",
+                    "^has_journal,^resize_inode",
+                    "-E",
+                    "root_owner=0:0",
+                    image,
                     NULL};
     long long bytes = (long long)size_mb << 20;
     int fd, loop;
@@ -338,7 +358,9 @@ static int apply(const char *dir, int size_mb, char *err, int errlen)
     if (fd < 0)
         return -1;
     /* No journal: the layer does not outlive its sandbox, so crash consistency buys
-     * nothing, and the journal would take part of the size. A copy of a formatted
+     * nothing, and the journal would take part of the size. No resize inode: a layer
+     * never grows, and its reserved descriptor blocks were 1 MiB of the 1.1 MiB every
+     * copy of the golden image wrote (84 KiB without). A copy of a formatted
      * empty image of this size is what mkfs would write, for a fraction of the cost. */
     if (clone_golden(size_mb, fd) < 0 && run_mkfs(argv, fd, err, errlen) < 0) {
         close(fd);
@@ -380,12 +402,20 @@ int disk_quota_apply(const char *dir, int disk_mb, char *err, int errlen)
     return apply(dir, size_mb, err, errlen);
 }
 
+int disk_quota_detach(const char *dir)
+{
+    if (!enforced)
+        return 0;
+    return umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
 void disk_quota_release(const char *dir)
 {
     char image[4096];
 
-    /* A plain umount first, so the loop device is gone and the image's blocks are
-     * free when this returns; lazily if something still holds it. */
+    /* Mounted here only if the sandbox was never made (or in the startup probe). A
+     * plain umount first, so the loop device is gone and the image's blocks are free
+     * when this returns; lazily if something still holds it. EINVAL: not mounted. */
     if (umount2(dir, UMOUNT_NOFOLLOW) < 0 && errno == EBUSY &&
         umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
         log_warn("writable layer: umount %s: %s", dir, strerror(errno));

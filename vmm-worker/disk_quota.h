@@ -1,8 +1,15 @@
-/* Writable-layer size limit. Each sandbox directory is the mount point of its own
- * small ext4 filesystem: a sparse image file <dir>.img next to it, on a loop device.
- * upper/, work/, state.json and console.log live in it, so a sandbox that writes past
+/* Writable-layer size limit. Each sandbox's layer directory (<sandbox dir>/layer) is
+ * the mount point of its own small ext4 filesystem: a sparse image file <dir>.img next
+ * to it, on a loop device. upper/ and work/ live in it, so a sandbox that writes past
  * its size gets ENOSPC, `df /` inside shows the size, and the host filesystem grows
  * by at most that much. Why not XFS/ext4 project quota: docs/decisions.md.
+ *
+ * The mount exists only while the sandbox is made: the spawner mounts it in its own
+ * mount namespace, the sandbox's overlay takes hold of it, and the spawner detaches
+ * its copy (disk_quota_detach). From then on only the sandbox's mount namespace keeps
+ * the filesystem, so the host's mount table does not grow with the sandbox count
+ * (every clone into a new mount namespace copies that table), and when the sandbox's
+ * last process ends the kernel unmounts it and the loop device clears itself.
  *
  * All state is set by disk_quota_init and only read afterwards, so apply/release
  * work the same in forked helper processes. */
@@ -42,6 +49,9 @@ int disk_quota_enforced(void);
  * (root dir mode 0711, owned by host root). No-op when not enforcing. 0 or -1 with
  * err; on failure the caller's release removes whatever exists. */
 int disk_quota_apply(const char *dir, int disk_mb, char *err, int errlen);
+/* Drop this process's mount of dir once a sandbox's overlay holds the filesystem.
+ * No-op when not enforcing. 0 or -1 (errno). */
+int disk_quota_detach(const char *dir);
 /* Unmount dir's filesystem (if any) and delete its image. Always safe to call, also
  * when not enforcing (a previous run may have been). Call before removing dir. */
 void disk_quota_release(const char *dir);

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "cgroup.h"
+#include "disk_quota.h"
 #include "cube_time.h"
 #include "sandbox.h"
 
@@ -47,11 +49,23 @@ static int add_entry(const char *path, const struct stat *st, int flag, struct F
     return ++disk_entries >= DISK_MAX_ENTRIES;
 }
 
-static unsigned long long upper_usage(struct worker *w, const char *id)
+/* Bytes the sandbox has written. With a writable-layer filesystem (mounted only inside
+ * the sandbox) that is what `df /` shows inside: the overlay reports its upper
+ * filesystem. Without one, the size of upper/ on the host. */
+static unsigned long long upper_usage(struct worker *w, const struct sb_record *r)
 {
     char path[PATH_MAX + 64];
+    struct statfs sf;
 
-    if (snprintf(path, sizeof(path), "%s/%s/upper", w->sandboxes_dir, id) >= (int)sizeof(path))
+    if (disk_quota_enforced()) {
+        snprintf(path, sizeof(path), "/proc/%d/root/", (int)r->pid);
+        if (r->pid <= 1 || statfs(path, &sf) < 0 || sf.f_blocks < sf.f_bfree)
+            return 0;
+        return (unsigned long long)(sf.f_blocks - sf.f_bfree) *
+               (unsigned long long)sf.f_bsize;
+    }
+    if (snprintf(path, sizeof(path), "%s/%s/layer/upper", w->sandboxes_dir, r->inst) >=
+        (int)sizeof(path))
         return 0;
     disk_sum = 0;
     disk_entries = 0;
@@ -75,8 +89,8 @@ static void sample_one(const struct sb_record *r, void *arg)
     unsigned long long mem_total;
 
     cgroup_stats(r->inst, &st);
-    if (strcmp(p->id, r->id) == 0 && c->now_ms > p->at_ms && st.cpu_usage_ns >= p->cpu_ns &&
-        r->cpu > 0)
+    if (strcmp(p->id, r->id) == 0 && c->now_ms > p->at_ms &&
+        st.cpu_usage_ns >= p->cpu_ns && r->cpu > 0)
         pct = (double)(st.cpu_usage_ns - p->cpu_ns) / 1e6 /
               (double)(c->now_ms - p->at_ms) / r->cpu * 100.0;
     snprintf(p->id, sizeof(p->id), "%s", r->id);
@@ -88,11 +102,11 @@ static void sample_one(const struct sb_record *r, void *arg)
     cube_rfc3339_ms(c->now_ms, ts, sizeof(ts));
     json_object_set_new(
         c->out, r->id,
-        json_pack("{s:s,s:I,s:i,s:f,s:I,s:I,s:I,s:I,s:I}", "timestamp", ts, "timestampUnix",
-                  (json_int_t)(c->now_ms / 1000), "cpuCount", r->cpu, "cpuUsedPct",
-                  (double)((long long)(pct * 100 + 0.5)) / 100.0, "memUsed",
+        json_pack("{s:s,s:I,s:i,s:f,s:I,s:I,s:I,s:I,s:I}", "timestamp", ts,
+                  "timestampUnix", (json_int_t)(c->now_ms / 1000), "cpuCount", r->cpu,
+                  "cpuUsedPct", (double)((long long)(pct * 100 + 0.5)) / 100.0, "memUsed",
                   (json_int_t)st.mem_used, "memTotal", (json_int_t)mem_total, "memCache",
-                  (json_int_t)st.mem_cache, "diskUsed", (json_int_t)upper_usage(c->w, r->inst),
+                  (json_int_t)st.mem_cache, "diskUsed", (json_int_t)upper_usage(c->w, r),
                   "diskTotal", (json_int_t)((long long)r->disk_mb << 20)));
 }
 

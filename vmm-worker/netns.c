@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
@@ -18,7 +20,7 @@
 #include "cube_log.h"
 #include "slots.h"
 
-#define NL_MAX_REQ 4
+#define NL_MAX_REQ 8
 #define NL_WHAT_LEN 64
 #define NL_REQ_ROOM 256 /* the largest request below (veth create) is ~100 bytes */
 #define NL_RECV_SIZE 16384
@@ -211,21 +213,38 @@ static struct ifinfomsg *put_ifinfo(struct nlmsghdr *nlh, int index)
     return ifm;
 }
 
-/* ip link add <host> type veth peer name eth0 netns <nsfd> */
-static void req_veth(struct nl_batch *b, const char *host, int nsfd)
+/* Fixed MAC addresses per slot (locally administered, never seen past the veth), so
+ * each end can know the other's without asking: see req_neigh. */
+static void slot_mac(int slot, int sandbox_end, unsigned char mac[6])
 {
+    mac[0] = 0x02;
+    mac[1] = 0xcb;
+    mac[2] = 0x00;
+    mac[3] = sandbox_end ? 0x02 : 0x01;
+    mac[4] = (unsigned char)((unsigned)slot >> 8);
+    mac[5] = (unsigned char)((unsigned)slot & 0xff);
+}
+
+/* ip link add <host> address <mac> type veth peer name eth0 address <mac> netns <nsfd> */
+static void req_veth(struct nl_batch *b, int slot, const char *host, int nsfd)
+{
+    unsigned char hmac[6], smac[6];
     struct nlmsghdr *nlh = batch_req(b, RTM_NEWLINK, "create veth %s", host);
     struct nlattr *info, *data, *peer;
 
     nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+    slot_mac(slot, 0, hmac);
+    slot_mac(slot, 1, smac);
     put_ifinfo(nlh, 0);
     mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
+    mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(hmac), hmac);
     info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
     data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
     peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
     put_ifinfo(nlh, 0); /* VETH_INFO_PEER starts with the peer's ifinfomsg */
     mnl_attr_put_strz(nlh, IFLA_IFNAME, "eth0");
+    mnl_attr_put(nlh, IFLA_ADDRESS, sizeof(smac), smac);
     mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)nsfd);
     mnl_attr_nest_end(nlh, peer);
     mnl_attr_nest_end(nlh, data);
@@ -253,6 +272,47 @@ static void req_up(struct nl_batch *b, int index, const char *name)
     ifm->ifi_change = IFF_UP;
     if (index == 0)
         mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+    batch_end(b, nlh);
+}
+
+/* ip link set <name> addrgenmode none: no IPv6 link-local address, so no DAD, router
+ * solicitation or neighbour discovery traffic on thousands of links that only carry
+ * IPv4. Sent before the link goes up. */
+static void req_no_ipv6_autoconf(struct nl_batch *b, int index, const char *name)
+{
+    struct nlmsghdr *nlh = batch_req(b, RTM_NEWLINK, "addrgenmode none on %s", name);
+    struct nlattr *spec, *inet6;
+
+    put_ifinfo(nlh, index);
+    spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+    inet6 = mnl_attr_nest_start(nlh, AF_INET6);
+    mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+    mnl_attr_nest_end(nlh, inet6);
+    mnl_attr_nest_end(nlh, spec);
+    batch_end(b, nlh);
+}
+
+/* ip neigh add <a> lladdr <mac> dev <index> nud permanent. Why: the kernel's ARP table
+ * is shared by all network namespaces and, past gc_thresh3 (1024 by default) entries
+ * younger than 5 s, refuses new ones ("neighbor table overflow"), so a node with
+ * thousands of sandboxes loses connections to them. Permanent entries are exempt from
+ * that limit, need no ARP round trip, and cannot be changed by ARP from the sandbox. */
+static void req_neigh(struct nl_batch *b, int index, const char *name, struct in_addr a,
+                      const unsigned char mac[6])
+{
+    char s[INET_ADDRSTRLEN];
+    struct nlmsghdr *nlh;
+    struct ndmsg *ndm;
+
+    inet_ntop(AF_INET, &a, s, sizeof(s));
+    nlh = batch_req(b, RTM_NEWNEIGH, "neighbour %s on %s", s, name);
+    nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_REPLACE;
+    ndm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ndm));
+    ndm->ndm_family = AF_INET;
+    ndm->ndm_ifindex = index;
+    ndm->ndm_state = NUD_PERMANENT;
+    mnl_attr_put(nlh, NDA_DST, sizeof(a), &a);
+    mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
     batch_end(b, nlh);
 }
 
@@ -368,6 +428,7 @@ int netns_setup(int slot, pid_t pid, char *err, int errlen)
     char host[SLOT_ADDR_LEN], sb[SLOT_ADDR_LEN], ifname[IFNAMSIZ], path[64];
     struct mnl_socket *hsk = NULL, *ssk = NULL;
     struct in_addr host_a, sb_a;
+    unsigned char hmac[6], smac[6];
     struct nl_batch b;
     int nsfd, created = 0, rc = -1, index, peer;
 
@@ -396,7 +457,7 @@ int netns_setup(int slot, pid_t pid, char *err, int errlen)
 
     /* Host: the pair, with eth0 born inside the sandbox's netns, and both indexes. */
     batch_init(&b, hsk, "");
-    req_veth(&b, ifname, nsfd);
+    req_veth(&b, slot, ifname, nsfd);
     req_getlink(&b, ifname);
     rc = batch_run(&b, err, errlen);
     created = b.res[0] == 0; /* EEXIST: another sandbox's vh, never ours to delete */
@@ -409,9 +470,13 @@ int netns_setup(int slot, pid_t pid, char *err, int errlen)
         seterr(err, errlen, "look up %s: no index for it or its peer", ifname);
         goto out;
     }
+    slot_mac(slot, 0, hmac);
+    slot_mac(slot, 1, smac);
     batch_init(&b, hsk, "");
     req_addr(&b, index, ifname, host_a);
+    req_no_ipv6_autoconf(&b, index, ifname);
     req_up(&b, index, ifname);
+    req_neigh(&b, index, ifname, sb_a, smac);
     if (batch_run(&b, err, errlen) < 0)
         goto out;
 
@@ -420,7 +485,9 @@ int netns_setup(int slot, pid_t pid, char *err, int errlen)
     batch_init(&b, ssk, " in sandbox netns");
     req_up(&b, 0, "lo");
     req_addr(&b, peer, "eth0", sb_a);
+    req_no_ipv6_autoconf(&b, peer, "eth0");
     req_up(&b, peer, "eth0");
+    req_neigh(&b, peer, "eth0", host_a, hmac);
     req_default_route(&b, peer, host_a);
     if (batch_run(&b, err, errlen) < 0)
         goto out;

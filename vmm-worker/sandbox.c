@@ -823,8 +823,8 @@ static void on_envd_done(int ok, const char *err, void *ctx)
 
 /* Make a pooled sandbox the one this create asked for. Everything here is cheap
  * (one state write, a hostname, maybe two cgroup knobs); the one wait is envd's /init
- * answer, which is asynchronous. The state directory keeps its instance name (it may
- * be a mount point: disk_quota.h); state.json maps the id to it. */
+ * answer, which is asynchronous. The state directory keeps its instance name (the
+ * cgroups are named by it too); state.json maps the id to it. */
 static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_request *http,
                   int64_t t0)
 {
@@ -862,8 +862,7 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     sb->rec.net = req->net;
     if (net_policy_apply(sb->rec.slot, &sb->rec.net, err, sizeof(err)) < 0)
         goto fail;
-    if (prep_set_hostname(sb->pidfd, sb->dir, sb->rec.uid_shift, sb->rec.id, err,
-                          sizeof(err)) < 0)
+    if (prep_set_hostname(sb->pidfd, sb->rec.pid, sb->rec.id, err, sizeof(err)) < 0)
         goto fail;
     body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
     sb->probe = body ? envd_init_start(w->base, sb->rec.address, ENVD_PORT, body,

@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -21,23 +24,30 @@
 #define CLONE_NEWUTS 0x04000000
 #endif
 
+/* <dir>/layer: upper/, work/ and the rootfs mount point. */
+static int layer_dir(const char *dir, char *out, size_t len)
+{
+    return util_fmt(out, len, "%s/layer", dir);
+}
+
 static int make_dirs(const char *dir, unsigned uid, int disk_mb, char *err, int errlen)
 {
     static const char *const sub[] = {"upper", "work", "rootfs"};
-    char path[PATH_MAX];
+    char layer[PATH_MAX], path[PATH_MAX];
     size_t i;
 
-    /* 0711: the sandbox's root (an unprivileged host uid) must traverse it to reach
+    /* 0711: the sandbox's root (an unprivileged host uid) must traverse them to reach
      * its layers, but must not list or read state.json / console.log. */
-    if (mkdir(dir, 0711) < 0) {
+    if (mkdir(dir, 0711) < 0 || layer_dir(dir, layer, sizeof(layer)) < 0 ||
+        mkdir(layer, 0711) < 0) {
         snprintf(err, (size_t)errlen, "mkdir %.160s: %s", dir, strerror(errno));
         return -1;
     }
     /* The writable layer's own filesystem, before anything is written in it. */
-    if (disk_quota_apply(dir, disk_mb, err, errlen) < 0)
+    if (disk_quota_apply(layer, disk_mb, err, errlen) < 0)
         return -1;
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-        if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) < 0 ||
+        if (util_fmt(path, sizeof(path), "%s/%s", layer, sub[i]) < 0 ||
             mkdir(path, 0755) < 0 || chown(path, uid, uid) < 0) {
             snprintf(err, (size_t)errlen, "prepare %.160s: %s", path, strerror(errno));
             return -1;
@@ -48,7 +58,7 @@ static int make_dirs(const char *dir, unsigned uid, int disk_mb, char *err, int 
 
 void prep_release(const char *cg, int slot, const char *dir)
 {
-    static const char *const sub[] = {"upper", "work", "rootfs", "console.log"};
+    static const char *const sub[] = {"layer", "console.log"};
     char path[PATH_MAX];
     size_t i;
 
@@ -57,7 +67,8 @@ void prep_release(const char *cg, int slot, const char *dir)
         net_policy_clear(slot);
     }
     cgroup_destroy(cg);
-    disk_quota_release(dir);
+    if (layer_dir(dir, path, sizeof(path)) == 0)
+        disk_quota_release(path);
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) == 0 &&
             util_rm_rf(path) < 0)
@@ -69,11 +80,20 @@ void prep_release(const char *cg, int slot, const char *dir)
 
 struct spawn_ctx {
     const struct prep_job *job;
+    int64_t t_placed, t_wired; /* us, for the debug log */
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int spawn_placed(pid_t pid, void *ctx, char *err, int errlen)
 {
-    const struct spawn_ctx *c = ctx;
+    struct spawn_ctx *c = ctx;
 
     if (cgroup_attach(c->job->rec.inst, pid) < 0) {
         snprintf(err, (size_t)errlen, "cgroup attach failed");
@@ -85,14 +105,17 @@ static int spawn_placed(pid_t pid, void *ctx, char *err, int errlen)
         snprintf(err, (size_t)errlen, "setpriority: %s", strerror(errno));
         return -1;
     }
+    c->t_placed = mono_us();
     return 0;
 }
 
 static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
 {
-    const struct spawn_ctx *c = ctx;
+    struct spawn_ctx *c = ctx;
+    int rc = netns_setup(c->job->rec.slot, pid, err, errlen);
 
-    return netns_setup(c->job->rec.slot, pid, err, errlen);
+    c->t_wired = mono_us();
+    return rc;
 }
 
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
@@ -103,9 +126,10 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     char *init_argv[] = {init_path, envd_path, NULL};
     const struct sb_record *r = &job->rec;
     struct sb_record saved = *r;
-    struct spawn_ctx ctx = {job};
+    struct spawn_ctx ctx = {job, 0, 0};
     struct ns_spawn_cfg sc;
-    char path[PATH_MAX];
+    char path[PATH_MAX], layer[PATH_MAX];
+    int64_t t0 = mono_us(), t_dirs, t_cg, t_clone, t_exec;
     int console = -1;
 
     res->seq = job->seq;
@@ -120,9 +144,11 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
         snprintf(res->err, sizeof(res->err), "save state: %s", strerror(errno));
         goto fail;
     }
+    t_dirs = mono_us();
     if (cgroup_create(r->inst, r->cpu, r->mem_mb, CGROUP_PIDS_MAX, res->err,
                       sizeof(res->err)) < 0)
         goto fail;
+    t_cg = mono_us();
     /* init's stdout/stderr. Not rotated: envd is expected to log sparingly. */
     if (util_fmt(path, sizeof(path), "%s/console.log", job->dir) < 0 ||
         (console = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
@@ -130,9 +156,13 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
         snprintf(res->err, sizeof(res->err), "open console log: %s", strerror(errno));
         goto fail;
     }
+    if (layer_dir(job->dir, layer, sizeof(layer)) < 0) {
+        snprintf(res->err, sizeof(res->err), "layer path too long");
+        goto fail;
+    }
     memset(&sc, 0, sizeof(sc));
     sc.mnt.lower = job->rootfs;
-    sc.mnt.sb_dir = job->dir;
+    sc.mnt.sb_dir = layer;
     sc.mnt.bin_dir = env->bin_dir;
     sc.mnt.hostname = r->id;
     sc.mnt.resolv_conf = env->resolv_conf;
@@ -143,10 +173,17 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     sc.placed = spawn_placed;
     sc.wired = spawn_wired;
     sc.ctx = &ctx;
+    t_clone = mono_us();
     if (ns_spawn(&sc, &res->pid, pidfd, res->err, sizeof(res->err)) < 0)
         goto fail;
+    t_exec = mono_us();
     close(console);
     console = -1;
+    /* The sandbox's overlay holds the layer now; the host keeps no mount of it. */
+    if (disk_quota_detach(layer) < 0) {
+        snprintf(res->err, sizeof(res->err), "detach layer: %s", strerror(errno));
+        goto fail;
+    }
     if (util_proc_start_time(res->pid, &res->start_time) < 0) {
         snprintf(res->err, sizeof(res->err), "sandbox init vanished");
         goto fail;
@@ -158,6 +195,12 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
         goto fail;
     }
     res->status = 0;
+    log_debug("sandbox %s prepared in %lld us: dirs+layer %lld, cgroups %lld, clone to "
+              "placed %lld, veth %lld, mounts to exec %lld, rest %lld",
+              r->inst, (long long)(mono_us() - t0), (long long)(t_dirs - t0),
+              (long long)(t_cg - t_dirs), (long long)(ctx.t_placed - t_clone),
+              (long long)(ctx.t_wired - ctx.t_placed), (long long)(t_exec - ctx.t_wired),
+              (long long)(mono_us() - t_exec));
     return 0;
 fail:
     if (*pidfd >= 0) {
@@ -172,28 +215,34 @@ fail:
     return -1;
 }
 
-/* Rewrite a small config file in place: same inode, so a process inside that already
- * opened or looked it up through the overlay sees the new text (replacing the file
- * under a mounted overlay would leave it a stale dentry). */
-static int rewrite_file(const char *path, const char *text, unsigned uid)
+/* Rewrite a small config file inside the sandbox, through its own root: symlinks are
+ * resolved inside that root and may not leave it or cross a mount, so nothing outside
+ * the sandbox can be reached even if the file were not what we wrote. In place (same
+ * inode): a process inside that already has it open sees the new text. */
+static int rewrite_in_root(int rootfd, const char *rel, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    struct open_how how;
     size_t len = strlen(text);
+    int fd;
 
+    memset(&how, 0, sizeof(how));
+    how.flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
     if (fd < 0)
         return -1;
-    if (fchown(fd, uid, uid) < 0 || write(fd, text, len) != (ssize_t)len) {
+    if (write(fd, text, len) != (ssize_t)len) {
         close(fd);
         return -1;
     }
     return close(fd);
 }
 
-int prep_set_hostname(int pidfd, const char *dir, unsigned uid_shift, const char *name,
-                      char *err, int errlen)
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): pidfd and pid name one process */
+int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int errlen)
 {
-    char path[PATH_MAX], text[256];
-    int self, rc = 0;
+    char path[64], text[256];
+    int self, rootfd, rc = 0;
 
     /* The sandbox's UTS namespace: join it, set, come back. The worker is single-
      * threaded, and joining a UTS namespace is allowed for host root. */
@@ -221,19 +270,30 @@ int prep_set_hostname(int pidfd, const char *dir, unsigned uid_shift, const char
     if (rc < 0)
         return -1;
 
-    /* /etc/hostname and /etc/hosts were written into upper/etc by the sandbox's setup
-     * (ns_mounts.c), owned by the sandbox's root. */
+    /* /etc/hostname and /etc/hosts were written by the sandbox's setup (ns_mounts.c).
+     * The writable layer is mounted only inside the sandbox (disk_quota.h), so they are
+     * reached through its root. The pid is checked against the pidfd after opening:
+     * alive, so the number was not reused. */
+    snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+    rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+        snprintf(err, (size_t)errlen, "open sandbox root: %s", strerror(errno));
+        if (rootfd >= 0)
+            close(rootfd);
+        return -1;
+    }
     snprintf(text, sizeof(text), "%s\n", name);
-    if (util_fmt(path, sizeof(path), "%s/upper/etc/hostname", dir) < 0 ||
-        rewrite_file(path, text, uid_shift) < 0) {
+    if (rewrite_in_root(rootfd, "etc/hostname", text) < 0) {
         snprintf(err, (size_t)errlen, "write /etc/hostname: %s", strerror(errno));
+        close(rootfd);
         return -1;
     }
     ns_mounts_hosts_text(name, text, sizeof(text));
-    if (util_fmt(path, sizeof(path), "%s/upper/etc/hosts", dir) < 0 ||
-        rewrite_file(path, text, uid_shift) < 0) {
+    if (rewrite_in_root(rootfd, "etc/hosts", text) < 0) {
         snprintf(err, (size_t)errlen, "write /etc/hosts: %s", strerror(errno));
+        close(rootfd);
         return -1;
     }
+    close(rootfd);
     return 0;
 }

@@ -54,10 +54,9 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
  * interrupted release is retried by the next worker start. */
 void prep_release(const char *cg, int slot, const char *dir);
 
-/* Claim-time: the sandbox's UTS hostname and its /etc/hostname and /etc/hosts (in the
- * writable layer, rewritten in place) become name. Only for sandboxes that have not run
- * any code but ours: the paths under upper/ are then trusted. 0 or -1 with err. */
-int prep_set_hostname(int pidfd, const char *dir, unsigned uid_shift, const char *name,
-                      char *err, int errlen);
+/* Claim-time: the sandbox's UTS hostname and its /etc/hostname and /etc/hosts
+ * (rewritten in place through the sandbox's root) become name. pid is the pidfd's
+ * process. 0 or -1 with err. */
+int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int errlen);
 
 #endif

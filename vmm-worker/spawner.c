@@ -1,11 +1,13 @@
 #include "spawner.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -105,6 +107,13 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
         fd = 3;
     }
     syscall(SYS_close_range, 4U, ~0U, 0U);
+    /* Our own mount namespace, a slave of the host's: the writable layers mounted here
+     * while a sandbox is made never appear in the host's mount table (disk_quota.h),
+     * and a spawner that dies takes any it still had with it. */
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+        log_warn("spawner: private mount namespace: %s (layers are briefly mounted on "
+                 "the host)",
+                 strerror(errno));
 
     for (;;) {
         do {

@@ -68,6 +68,10 @@ A=$SB
 # The state dir and its layer image are named by the sandbox's instance (warm pools).
 AI=$(curl -s --unix-socket "$CUBE_RUN/worker.sock" "http://localhost/sandboxes/$A" | jq -r .instance)
 ATOK=$TOK
+# The layer is mounted only inside the sandbox: the host's mount table does not grow
+# with the number of sandboxes (every clone of a mount namespace copies it).
+check "the host has no mount of the layer, the sandbox's loop device is bound to its image" \
+    bash -c "! grep -q ' $CUBE_STATE/sandboxes/$AI' /proc/self/mountinfo && grep -qs '$CUBE_STATE/sandboxes/$AI/layer.img' /sys/block/loop*/loop/backing_file"
 check "the worker reports limits in its heartbeat (disk_quota true)" \
     [ "$(redis-cli -s "$CUBE_RUN/redis.sock" hget "cube:node:$(cat "$CUBE_STATE/node-id")" disk_quota)" = true ]
 
@@ -90,7 +94,7 @@ free1=$(host_free_mb)
 # 8 times the limit was attempted; the margin is for other writers on a shared host.
 check "the host filesystem lost about the limit, not what was written ($((free0 - free1)) MiB)" \
     [ $((free0 - free1)) -le $((LIMIT_MB + 64)) ]
-img=$(du -m "$CUBE_STATE/sandboxes/$AI.img" 2>/dev/null | cut -f1)
+img=$(du -m "$CUBE_STATE/sandboxes/$AI/layer.img" 2>/dev/null | cut -f1)
 check "the layer's image holds at most the limit on the host (${img:-none} MiB)" \
     [ -n "$img" ] && [ "$img" -le "$LIMIT_MB" ]
 
@@ -112,7 +116,7 @@ api DELETE "/sandboxes/$A"
 check "the limited sandbox is killed" [ "$HTTP_CODE" = 204 ]
 check "no mount of its layer is left" bash -c "! grep -q ' $CUBE_STATE/sandboxes/$AI' /proc/self/mountinfo"
 check "no loop device is left on its image" bash -c "! grep -qs '$CUBE_STATE/sandboxes/$AI' /sys/block/loop*/loop/backing_file"
-check "its directory and image are gone" bash -c "[ ! -e '$CUBE_STATE/sandboxes/$AI' ] && [ ! -e '$CUBE_STATE/sandboxes/$AI.img' ]"
+check "its directory and image are gone" bash -c "[ ! -e '$CUBE_STATE/sandboxes/$AI' ]"
 api DELETE "/sandboxes/$B"
 ids=()
 finish
