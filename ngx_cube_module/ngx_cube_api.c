@@ -821,9 +821,12 @@ static void step_create_place(ngx_cube_op_t *op, redisReply *reply)
     }
 }
 
+static void op_missing(ngx_cube_op_t *op, ngx_cube_step_pt step);
+static void step_template_missing(ngx_cube_op_t *op, redisReply *reply);
+
 static void step_create_template(ngx_cube_op_t *op, redisReply *reply)
 {
-    char msg[CUBE_GW_TEMPLATE_MAX + 64], now[32];
+    char now[32];
     const char *argv[6], *v;
     char **kv;
     size_t n;
@@ -834,9 +837,7 @@ static void step_create_template(ngx_cube_op_t *op, redisReply *reply)
     }
     kv = op_copy_pairs(op, reply, &n);
     if (kv == NULL || n == 0) {
-        ngx_snprintf((u_char *) msg, sizeof(msg), "template '%s' not found%Z",
-                     op->create.template_ref);
-        op_error(op, NGX_HTTP_NOT_FOUND, msg);
+        op_missing(op, step_template_missing);
         return;
     }
     v = pairs_get(kv, n, "id");
@@ -900,12 +901,66 @@ static void op_start_create(ngx_cube_op_t *op)
 
 /* ================================================================ get */
 
-void op_not_found(ngx_cube_op_t *op)
+/* A record missing from Redis proves that a sandbox (or template) is gone only while
+ * the live view is whole. After Redis restarts empty or is flushed, no node is
+ * registered until the workers are back (reconnect or next heartbeat), and a worker
+ * puts its sandboxes and templates back as soon as it registers; cube-scheduler then
+ * completes the records. Until then a miss answers 503 (retry), never a 404 that tells
+ * the client its sandbox is gone. One SCARD, on the miss path only. */
+static void op_missing(ngx_cube_op_t *op, ngx_cube_step_pt step)
+{
+    const char *argv[2] = {"SCARD", "cube:nodes"};
+
+    if (op->r == NULL || op->responded) {
+        return;
+    }
+    if (op_redis(op, step, 2, argv) != NGX_OK) {
+        op_redis_down(op);
+    }
+}
+
+/* 1: the view is whole and the miss stands; else the request was answered. */
+static int op_view_whole(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return 0;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "Service unavailable: no sandbox node is registered in the state store "
+                 "(Redis restarted and is being rebuilt); retry shortly");
+        return 0;
+    }
+    return 1;
+}
+
+static void step_not_found(ngx_cube_op_t *op, redisReply *reply)
 {
     char msg[CUBE_GW_ID_MAX + 80];
 
+    if (!op_view_whole(op, reply)) {
+        return;
+    }
     ngx_snprintf((u_char *) msg, sizeof(msg),
                  "Sandbox \"%s\" doesn't exist or you don't have access to it%Z", op->m.id);
+    op_error(op, NGX_HTTP_NOT_FOUND, msg);
+}
+
+void op_not_found(ngx_cube_op_t *op)
+{
+    op_missing(op, step_not_found);
+}
+
+static void step_template_missing(ngx_cube_op_t *op, redisReply *reply)
+{
+    char msg[CUBE_GW_TEMPLATE_MAX + 64];
+
+    if (!op_view_whole(op, reply)) {
+        return;
+    }
+    ngx_snprintf((u_char *) msg, sizeof(msg), "template '%s' not found%Z",
+                 op->create.template_ref);
     op_error(op, NGX_HTTP_NOT_FOUND, msg);
 }
 
@@ -1060,6 +1115,24 @@ static void op_read_body(ngx_cube_op_t *op)
     }
 }
 
+/* An unknown key is refused (401) only once the keys are loaded: after Redis restarts
+ * empty, cube-scheduler puts them back from MariaDB within a second (the index set
+ * cube:apikeys comes last); before that, and while no key exists at all, 503. */
+static void step_key_missing(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op_redis_down(op);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        op_error(op, NGX_HTTP_SERVICE_UNAVAILABLE,
+                 "Service unavailable: no API keys are loaded in the state store "
+                 "(cube-scheduler loads them from MariaDB); retry shortly");
+        return;
+    }
+    op_error(op, NGX_HTTP_UNAUTHORIZED, "Invalid API key");
+}
+
 static void step_auth(ngx_cube_op_t *op, redisReply *reply)
 {
     const char *argv[4];
@@ -1069,7 +1142,11 @@ static void step_auth(ngx_cube_op_t *op, redisReply *reply)
         return;
     }
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        op_error(op, NGX_HTTP_UNAUTHORIZED, "Invalid API key");
+        argv[0] = "EXISTS";
+        argv[1] = "cube:apikeys";
+        if (op_redis(op, step_key_missing, 2, argv) != NGX_OK) {
+            op_redis_down(op);
+        }
         return;
     }
 

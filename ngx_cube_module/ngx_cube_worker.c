@@ -7,9 +7,10 @@
  * outlives the HTTP request that started it; the caller's data pointer must do the
  * same (see ngx_cube_api.c).
  *
- * Failure classes: connect failed or timed out => NGX_CUBE_WORKER_ECONNECT (503);
- * no complete answer within the timeout => ETIMEDOUT (504); malformed, oversized or
- * truncated answer => EBADRESP (502). */
+ * Failure classes: connect failed or timed out, or the connection closed before a
+ * byte of the answer (the worker died) => NGX_CUBE_WORKER_ECONNECT (503); no complete
+ * answer within the timeout => ETIMEDOUT (504); malformed, oversized or truncated
+ * answer => EBADRESP (502). */
 #include "ngx_cube_module.h"
 #include "cube_gw.h"
 
@@ -132,6 +133,13 @@ static void ngx_cube_worker_read_handler(ngx_event_t *rev)
             rc = ngx_cube_worker_parse(wr, 1, &status, &body, &len);
             if (rc == 1) {
                 ngx_cube_worker_finish(wr, NGX_CUBE_WORKER_OK, status, body, len);
+            } else if (wr->in_len == 0) {
+                /* Not a word of an answer: the worker died or is restarting, which
+                 * the caller reports like a refused connection (503, retry). */
+                ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                              "cube worker %V closed the connection before answering",
+                              &wr->name);
+                ngx_cube_worker_finish(wr, NGX_CUBE_WORKER_ECONNECT, 0, NULL, 0);
             } else {
                 ngx_log_error(NGX_LOG_ERR, c->log, 0,
                               "cube worker %V closed the connection without a complete "
