@@ -11,7 +11,7 @@ PKGS=(
     libhiredis-dev libmariadb-dev-compat libseccomp-dev libbpf-dev liblua5.4-dev
     libpcre2-dev libssl-dev libevent-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
     zlib1g-dev libnftables-dev
-    libmnl-dev
+    libmnl-dev libhttp-parser-dev
 )
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

@@ -2,7 +2,7 @@
 # cmocka unit tests (tests/unit/test_envd_*.c) and libFuzzer targets
 # (tests/fuzz/fuzz_envd_*.c). Included by the root Makefile.
 
-ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c \
+ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/http_filter.c envd/envd_env.c envd/envd_user.c \
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
              envd/connect_rpc.c envd/base64.c envd/process.c envd/process_rpc.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
@@ -11,7 +11,7 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/envd_env.c envd/envd_user.c 
              envd/http_reason.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # cube_hash (constant-time token compare) pulls in libcrypto.
-ENVD_LIBS := -levent -ljansson -lcrypto -lz
+ENVD_LIBS := -levent -ljansson -lcrypto -lz -l:libhttp_parser.a
 
 CUBE_INIT_OBJS := $(BUILD)/obj/envd/cube_init.o
 

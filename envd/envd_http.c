@@ -10,6 +10,7 @@
 #include "files_download.h"
 #include "files_upload.h"
 #include "fs_rpc.h"
+#include "http_filter.h"
 #include "process_rpc.h"
 
 #include <event2/buffer.h>
@@ -262,10 +263,12 @@ int envd_http_start(struct event_base *base, const char *host, int port)
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    /* Bodies are buffered whole before dispatch: bound them. Uploads set the
-     * bound (see files_upload.c); RPC messages are refused above
-     * CONNECT_MAX_MESSAGE once read. Headers too. */
-    evhttp_set_max_body_size(http, FILES_MAX_UPLOAD);
+    /* Every connection goes through the filter, which streams POST /files
+     * bodies to disk itself (http_filter.h). evhttp buffers the other bodies
+     * whole before dispatch: bound them (RPC messages are refused above
+     * CONNECT_MAX_MESSAGE once read), and headers too. */
+    evhttp_set_bevcb(http, http_filter_bev, NULL);
+    evhttp_set_max_body_size(http, ENVD_MAX_BODY);
     evhttp_set_max_headers_size(http, (ev_ssize_t)64 * 1024);
     evhttp_set_gencb(http, route, NULL);
     if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {

@@ -10,6 +10,10 @@
 
 #define ENVD_VERSION "0.6.13"
 
+/* Largest body evhttp buffers for a request other than an upload (uploads
+ * are streamed, see http_filter.h): room for the biggest Connect message. */
+#define ENVD_MAX_BODY (64ull << 20)
+
 /* E2B's 401 message for a missing or wrong access token. */
 #define ENVD_UNAUTHORIZED_MESSAGE                                                        \
     "unauthorized access, please provide a valid access token or method signing if "     \

@@ -18,37 +18,37 @@
 #include <time.h>
 #include <unistd.h>
 
-int files_req_prepare(struct evhttp_request *req, const char *op, struct files_req *fr)
+int files_req_resolve(const char *query, const char *token_header, const char *op,
+                      struct files_req *fr, int *status, char *msg, size_t msglen)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     const char *token = envd_env_access_token();
     char *username = NULL, err[256];
-    const char *msg;
+    const char *bad;
 
     memset(fr, 0, sizeof(*fr));
+    *status = 0;
     fr->raw_path = files_query_get(query, "path");
     username = files_query_get(query, "username");
 
     if (token) {
-        const char *hdr =
-            evhttp_find_header(evhttp_request_get_input_headers(req), "X-Access-Token");
         /* A header, right or wrong, decides alone: only requests without it
          * (browser downloads of a signed URL) fall back to the signature. */
-        if (hdr) {
-            if (!cube_str_equal_ct(hdr, token)) {
-                envd_reply_error(req, 401, ENVD_UNAUTHORIZED_MESSAGE);
+        if (token_header) {
+            if (!cube_str_equal_ct(token_header, token)) {
+                *status = 401;
+                (void)snprintf(msg, msglen, "%s", ENVD_UNAUTHORIZED_MESSAGE);
                 goto fail;
             }
         } else {
             char *sig = files_query_get(query, "signature");
             char *exp = files_query_get(query, "signature_expiration");
-            msg = files_check_signature(fr->raw_path, op, username, token, sig, exp,
+            bad = files_check_signature(fr->raw_path, op, username, token, sig, exp,
                                         time(NULL));
             free(sig);
             free(exp);
-            if (msg) {
-                envd_reply_error(req, 401, msg);
+            if (bad) {
+                *status = 401;
+                (void)snprintf(msg, msglen, "%s", bad);
                 goto fail;
             }
         }
@@ -56,14 +56,16 @@ int files_req_prepare(struct evhttp_request *req, const char *op, struct files_r
 
     if (envd_user_lookup(username && *username ? username : envd_env_default_user(),
                          &fr->user, err, sizeof(err)) != 0) {
-        envd_reply_error(req, 401, err);
+        *status = 401;
+        (void)snprintf(msg, msglen, "%s", err);
         goto fail;
     }
     if (fr->raw_path) {
         fr->path = envd_path_resolve(fr->raw_path, fr->user.home,
                                      envd_env_default_workdir(), err, sizeof(err));
         if (!fr->path) {
-            envd_reply_error(req, 400, err);
+            *status = 400;
+            (void)snprintf(msg, msglen, "%s", err);
             goto fail;
         }
     }
@@ -73,6 +75,22 @@ fail:
     free(username);
     files_req_free(fr);
     return -1;
+}
+
+int files_req_prepare(struct evhttp_request *req, const char *op, struct files_req *fr)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *hdr =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-Access-Token");
+    char msg[512];
+    int status;
+
+    if (files_req_resolve(uri ? evhttp_uri_get_query(uri) : NULL, hdr, op, fr, &status,
+                          msg, sizeof(msg)) != 0) {
+        envd_reply_error(req, status, msg);
+        return -1;
+    }
+    return 0;
 }
 
 void files_req_free(struct files_req *fr)
@@ -130,7 +148,8 @@ const char *files_content_type(const char *name)
     return "application/octet-stream";
 }
 
-int files_mkdir_p(const char *dir, uid_t uid, gid_t gid)
+int files_mkdir_p_track(const char *dir, uid_t uid, gid_t gid, files_mkdir_cb created,
+                        void *arg)
 {
     char *p = strdup(dir);
     struct stat st;
@@ -149,6 +168,8 @@ int files_mkdir_p(const char *dir, uid_t uid, gid_t gid)
         *s = '\0';
         if (mkdir(p, 0755) == 0) {
             /* umask may have taken bits off; E2B's directories are 0755. */
+            if (created)
+                created(p, arg);
             if (chown(p, uid, gid) != 0 || chmod(p, 0755) != 0) {
                 rc = -1;
                 break;
@@ -167,7 +188,13 @@ int files_mkdir_p(const char *dir, uid_t uid, gid_t gid)
     return rc;
 }
 
-int files_mkdir_parent(const char *path, uid_t uid, gid_t gid)
+int files_mkdir_p(const char *dir, uid_t uid, gid_t gid)
+{
+    return files_mkdir_p_track(dir, uid, gid, NULL, NULL);
+}
+
+int files_mkdir_parent_track(const char *path, uid_t uid, gid_t gid,
+                             files_mkdir_cb created, void *arg)
 {
     const char *slash = strrchr(path, '/');
     char *parent;
@@ -180,7 +207,7 @@ int files_mkdir_parent(const char *path, uid_t uid, gid_t gid)
         errno = ENOMEM;
         return -1;
     }
-    rc = files_mkdir_p(parent, uid, gid);
+    rc = files_mkdir_p_track(parent, uid, gid, created, arg);
     e = errno;
     free(parent);
     errno = e;
@@ -267,4 +294,9 @@ int files_metadata_replace(int fd, json_t *meta)
             return -1;
     }
     return 0;
+}
+
+int files_mkdir_parent(const char *path, uid_t uid, gid_t gid)
+{
+    return files_mkdir_parent_track(path, uid, gid, NULL, NULL);
 }

@@ -26,8 +26,12 @@ struct files_req {
     char *path;     /* resolved absolute path, or NULL when no `path` query */
 };
 
-/* Authorise a /files request for op ("read"/"write"), look up the user and
- * resolve `path`. On failure the error reply has been sent and -1 returned. */
+/* Authorise a /files request for op ("read"/"write") from its query string and
+ * X-Access-Token header (NULL when absent), look up the user and resolve
+ * `path`. Returns 0, or -1 with the HTTP status and message to answer. */
+int files_req_resolve(const char *query, const char *token_header, const char *op,
+                      struct files_req *fr, int *status, char *msg, size_t msglen);
+/* The same for an evhttp request; on failure the error reply has been sent. */
 int files_req_prepare(struct evhttp_request *req, const char *op, struct files_req *fr);
 void files_req_free(struct files_req *fr);
 
@@ -40,6 +44,13 @@ const char *files_content_type(const char *name);
 int files_mkdir_p(const char *dir, uid_t uid, gid_t gid);
 /* files_mkdir_p of the parent directory of path. */
 int files_mkdir_parent(const char *path, uid_t uid, gid_t gid);
+/* The same, calling created(dir, arg) for each directory made (top down), so
+ * that a failed upload can take them away again. */
+typedef void (*files_mkdir_cb)(const char *dir, void *arg);
+int files_mkdir_p_track(const char *dir, uid_t uid, gid_t gid, files_mkdir_cb created,
+                        void *arg);
+int files_mkdir_parent_track(const char *path, uid_t uid, gid_t gid,
+                             files_mkdir_cb created, void *arg);
 
 /* Metadata xattrs of path (not following a final symlink) as a new JSON object
  * (empty when none or unsupported). NULL only when out of memory. */

@@ -1,16 +1,19 @@
 /* GET /files: stream a file to the client.
  *
- * Memory stays constant whatever the file size: we read one chunk, hand it to
- * evhttp, and read the next only from the write-completion callback, which
- * evhttp runs once the connection's output buffer has drained to the socket.
- * So at most one chunk per download sits in user space, and a slow client
- * throttles the disk reads instead of growing a buffer.
+ * Memory stays constant whatever the file size. A regular file is queued as
+ * one file segment (evbuffer_add_file_segment on a buffer flagged
+ * DRAINS_TO_FD): no byte of it enters user space, the socket end sends it with
+ * sendfile(2) as the client takes it (http_filter.c keeps such chains intact),
+ * and the reply ends when all of it was written. It carries Content-Length
+ * (then evhttp does not use chunked encoding and the SDK gets a size up
+ * front).
  *
- * Regular files carry Content-Length (then evhttp does not use chunked
- * encoding and the SDK gets a size up front). Anything else that opens and is
- * not a directory (a FIFO, a character device) is sent chunked until EOF, as
- * E2B also refuses only directories. Range and gzip are not offered: the
- * protocol makes both optional and the SDK uses neither. */
+ * Anything else that opens and is not a directory (a FIFO, a character
+ * device) is sent chunked until EOF, as E2B also refuses only directories: one
+ * chunk is read, handed to evhttp, and the next only from the write-completion
+ * callback, so a slow client throttles the reads instead of growing a buffer.
+ * Range and gzip are not offered: the protocol makes both optional and the SDK
+ * uses neither. */
 #include "files_download.h"
 
 #include "cube_log.h"
@@ -28,8 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Big enough that syscalls and callbacks are amortised (loopback throughput is
- * limited by copies, not by the loop), small enough to be irrelevant in RAM. */
+/* Chunk of a non-regular file: big enough that syscalls and callbacks are
+ * amortised, small enough to be irrelevant in RAM. */
 #define DL_CHUNK ((size_t)512 * 1024)
 
 struct download {
@@ -37,8 +40,6 @@ struct download {
     struct evhttp_connection *evcon;
     struct evbuffer *buf; /* scratch: evhttp_send_reply_chunk drains it */
     int fd;
-    int sized;  /* Content-Length was sent: stop after `left` bytes */
-    off_t left; /* bytes still to send when sized */
 };
 
 static void download_free(struct download *d)
@@ -71,49 +72,70 @@ static void download_finish(struct download *d)
 }
 
 static void download_next(struct evhttp_connection *evcon, void *arg);
+static void download_next_done(struct evhttp_connection *evcon, void *arg);
 
-/* Read the next chunk and queue it; its completion calls us again. */
+/* Read the next chunk of a non-regular file and queue it; its completion
+ * calls us again. evbuffer_read would take 4 KiB at a time: read(2) into
+ * reserved space instead. */
 static void download_pump(struct download *d)
 {
-    size_t want = DL_CHUNK;
-    int n;
+    struct evbuffer_iovec v;
+    ssize_t n;
 
-    if (d->sized) {
-        if (d->left <= 0) {
-            download_finish(d);
-            return;
-        }
-        if ((off_t)want > d->left)
-            want = (size_t)d->left;
+    if (evbuffer_reserve_space(d->buf, (ev_ssize_t)DL_CHUNK, &v, 1) < 1) {
+        n = -1;
+        errno = ENOMEM;
+    } else {
+        do
+            n = read(d->fd, v.iov_base, v.iov_len < DL_CHUNK ? v.iov_len : DL_CHUNK);
+        while (n < 0 && errno == EINTR);
+        v.iov_len = n > 0 ? (size_t)n : 0;
+        evbuffer_commit_space(d->buf, &v, 1);
     }
-    do
-        n = evbuffer_read(d->buf, d->fd, (int)want);
-    while (n < 0 && errno == EINTR);
     if (n <= 0) {
-        /* EOF early (file truncated under us) or a read error: the status
-         * line is gone, so the only honest signal left is to cut the
-         * connection short of Content-Length; the client sees a truncated
-         * body instead of a silently shorter file. */
-        if (n < 0 || d->sized) {
-            log_warn("download: %s, cutting the response short",
-                     n < 0 ? strerror(errno) : "file shrank while being sent");
-            /* Not sent any more (the head is out), but evhttp consults it when
-             * the reply ends and then closes instead of keeping alive. */
-            evhttp_add_header(evhttp_request_get_output_headers(d->req), "Connection",
-                              "close");
-        }
+        /* EOF, or a read error: the status line is gone, and a chunked body
+         * that ends early is all the client can be told. */
+        if (n < 0)
+            log_warn("download: %s, ending the response early", strerror(errno));
         download_finish(d);
         return;
     }
-    if (d->sized)
-        d->left -= n;
     evhttp_send_reply_chunk_with_cb(d->req, d->buf, download_next, d);
+}
+
+/* A regular file: all of it at once, sent with sendfile by the socket end.
+ * Its completion callback comes once the socket took the last byte. */
+static void download_file(struct download *d, off_t size)
+{
+    struct evbuffer_file_segment *seg;
+
+    evbuffer_set_flags(d->buf, EVBUFFER_FLAG_DRAINS_TO_FD);
+    seg = evbuffer_file_segment_new(d->fd, 0, size, EVBUF_FS_CLOSE_ON_FREE);
+    if (!seg || evbuffer_add_file_segment(d->buf, seg, 0, size) != 0) {
+        /* The head is out: cutting the connection is the only signal left. */
+        log_warn("download: cannot queue the file, cutting the response short");
+        evhttp_add_header(evhttp_request_get_output_headers(d->req), "Connection",
+                          "close");
+        if (seg)
+            evbuffer_file_segment_free(seg);
+        download_finish(d);
+        return;
+    }
+    d->fd = -1; /* the segment owns it now */
+    evbuffer_file_segment_free(seg);
+    evhttp_send_reply_chunk_with_cb(d->req, d->buf, download_next_done, d);
 }
 
 static void download_next(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     download_pump(arg);
+}
+
+static void download_next_done(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    download_finish(arg);
 }
 
 /* "name" for Content-Disposition: quotes and controls would break the header
@@ -127,9 +149,10 @@ static void disposition_name(const char *path, char *out, size_t outlen)
     base = base ? base + 1 : path;
     for (const char *p = base; *p && o + 1 < outlen; p++)
         /* either '_' or *p itself: fits in char */
-        out[o++] = (char)((*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
-                              ? '_'
-                              : *p);
+        out[o++] =
+            (char)((*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+                       ? '_'
+                       : *p);
     out[o] = '\0';
 }
 
@@ -193,8 +216,6 @@ void files_download(struct evhttp_request *req)
     evhttp_add_header(oh, "Content-Type", files_content_type(fr.path));
     evhttp_add_header(oh, "Content-Disposition", msg);
     if (S_ISREG(st.st_mode)) {
-        d->sized = 1;
-        d->left = st.st_size;
         snprintf(len, sizeof(len), "%lld", (long long)st.st_size);
         evhttp_add_header(oh, "Content-Length", len);
     }
@@ -205,7 +226,12 @@ void files_download(struct evhttp_request *req)
     }
     evhttp_send_reply_start(req, 200, "OK");
     evhttp_connection_set_closecb(d->evcon, download_closecb, d);
-    download_pump(d);
+    if (!S_ISREG(st.st_mode))
+        download_pump(d);
+    else if (st.st_size > 0)
+        download_file(d, st.st_size);
+    else
+        download_finish(d);
 out:
     files_req_free(&fr);
 }

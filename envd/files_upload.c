@@ -1,23 +1,16 @@
 /* POST /files: multipart/form-data or application/octet-stream uploads, plain
- * or gzip-encoded, written as root and given to the acting user.
+ * or gzip-encoded, streamed to disk as root and given to the acting user.
  *
- * Buffering, honestly: evhttp's server side reads the whole request body
- * (chunked or not) into the request's input buffer before it calls our
- * handler, and libevent 2.1 offers no supported hook to see a server
- * request's body as it arrives (evhttp_request_set_chunked_cb is meant for
- * client requests). So an upload is held in memory once, bounded by
- * FILES_MAX_UPLOAD (the listener's max body size; larger bodies get 413 from
- * evhttp). From there on we never make a second copy of the body: it is
- * written (or inflated, through a fixed 256 KiB window) straight from the
- * evbuffer's own chunks, and multipart bodies are parsed and written in place
- * across those chunks (see evbuf_find). Only a gzip-encoded multipart body is
- * inflated into a second buffer before parsing. Streaming uploads to disk
- * with constant memory needs a bufferevent-level body reader in front of
- * evhttp (libevent 2.2's evhttp_set_newreqcb would allow it): a follow-up.
+ * Memory is fixed whatever the size: the body arrives in pieces (from
+ * http_filter.c), goes through a 256 KiB inflate window when gzip-encoded and
+ * through the streaming multipart parser, and is written as it comes.
  *
- * Order of work: authorise, validate everything (encoding, type, metadata,
- * every part's target, duplicates) and only then touch the disk, so a bad
- * request never leaves half its files behind. */
+ * Nothing is left behind by an upload that fails or is cut off: each file is
+ * written to a temporary file next to its target (".cube-upload-XXXXXX") and
+ * renamed over it only once the whole body was read and good; directories made
+ * for it are removed again. The rename keeps what a truncating write would:
+ * the mode of a file it replaces, and a symlink's target is written, not the
+ * link. Devices and FIFOs are written in place, as E2B does. */
 #include "files_upload.h"
 
 #include "cube_log.h"
@@ -29,74 +22,105 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <sys/queue.h>
-#include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <malloc.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#define INFLATE_WINDOW (256 * 1024)
-#define MAX_TARGETS MP_MAX_PARTS
+#define INFLATE_WINDOW ((size_t)256 * 1024)
 
-/* Outcome of writing one file, mapped to an HTTP answer by the caller. */
-struct upload_err {
-    int status;
-    char message[PATH_MAX + 128];
+struct upfile {
+    char *path; /* the target as reported */
+    char *dest; /* what the rename replaces: path, or a symlink's target */
+    char *tmp;  /* temporary file; NULL when writing in place */
+    int fd;
 };
 
-static void set_err(struct upload_err *e, int status, const char *fmt, const char *path,
-                    int errnum)
+struct upload {
+    struct files_req fr;
+    json_t *meta;
+    mode_t mode_new; /* of new files: 0666 less the umask */
+    int gzip, zinit, zended;
+    z_stream zs;
+    uint8_t *zwin;
+    int multipart;
+    struct mp_stream mp;
+    struct upfile *f;
+    int nf, capf;
+    int cur; /* the file taking the current part's data, or -1 */
+    char **dirs;
+    int ndirs;
+    int done;                  /* in place: nothing to undo */
+    struct upload_result *res; /* where callbacks put an error */
+};
+
+static int set_error(struct upload_result *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_error(struct upload_result *r, int status, const char *fmt, ...)
 {
-    e->status = status;
-    snprintf(e->message, sizeof(e->message), fmt, path, strerror(errnum));
+    char msg[PATH_MAX + 256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->body =
+        json_pack("{s:i,s:o}", "code", status, "message", envd_json_string_lossy(msg));
+    return -1;
 }
 
-/* X-Metadata-<key>: <value> headers as a JSON object (keys lowercased).
- * Returns NULL with a message in err when a header is not printable ASCII. */
-static json_t *collect_metadata(struct evhttp_request *req, char *err, size_t errlen)
+/* An I/O error on path as an answer: a full disk is 507 with E2B's message. */
+static int sys_error(struct upload_result *r, const char *path, int e)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return set_error(r, 507, "not enough disk space available");
+    return set_error(r,
+                     e == EACCES || e == EPERM     ? 403
+                     : e == ENOTDIR || e == EISDIR ? 400
+                                                   : 500,
+                     "error writing file '%s': %s", path, strerror(e));
+}
+
+/* X-Metadata-<key>: <value> headers as a JSON object (keys lowercased). */
+static json_t *collect_metadata(const struct http_head *h, struct upload_result *r)
 {
     static const char prefix[] = "x-metadata-";
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    struct evkeyval *kv;
     json_t *meta = json_object();
 
     if (!meta) {
-        snprintf(err, errlen, "out of memory");
+        set_error(r, 500, "out of memory");
         return NULL;
     }
-    TAILQ_FOREACH(kv, h, next)
-    {
+    for (int n = 0; n < h->nheaders; n++) {
+        const char *name = h->names[n], *value = h->values[n] ? h->values[n] : "";
         char key[256];
-        size_t i, kl;
+        size_t kl;
 
-        if (strncasecmp(kv->key, prefix, sizeof(prefix) - 1) != 0)
+        if (strncasecmp(name, prefix, sizeof(prefix) - 1) != 0)
             continue;
-        kl = strlen(kv->key) - (sizeof(prefix) - 1);
+        kl = strlen(name) - (sizeof(prefix) - 1);
         if (kl == 0 || kl >= sizeof(key)) {
-            snprintf(err, errlen, "invalid metadata key");
+            set_error(r, 400, "invalid metadata key");
             goto bad;
         }
-        for (i = 0; i < kl; i++)
-            key[i] = (char)tolower((unsigned char)kv->key[sizeof(prefix) - 1 + i]);
+        for (size_t i = 0; i < kl; i++)
+            key[i] = (char)tolower((unsigned char)name[sizeof(prefix) - 1 + i]);
         key[kl] = '\0';
-        for (const char *p = kv->value; *p; p++) {
+        for (const char *p = value; *p; p++) {
             if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
-                snprintf(err, errlen, "metadata value for '%s' must be printable ASCII",
-                         key);
+                set_error(r, 400, "metadata value for '%s' must be printable ASCII", key);
                 goto bad;
             }
         }
-        json_object_set_new(meta, key, json_string(kv->value));
+        json_object_set_new(meta, key, json_string(value));
     }
     return meta;
 bad:
@@ -104,297 +128,312 @@ bad:
     return NULL;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+static int write_all(int fd, const uint8_t *p, size_t n)
 {
-    const char *c = p;
-
     while (n > 0) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        c += w;
+        p += w;
         n -= (size_t)w;
     }
     return 0;
 }
 
-/* Write the chunks v[0..nv) in writev batches: an evbuffer body is many
- * small chains, and one syscall per chain costs more than the copy. */
-static int write_iov(int fd, const struct evbuffer_iovec *v, int nv)
+static void note_dir(const char *dir, void *arg)
 {
-    struct iovec iov[64];
+    struct upload *u = arg;
+    char **d = realloc(u->dirs, (size_t)(u->ndirs + 1) * sizeof(*d));
 
-    for (int i = 0; i < nv;) {
-        int k = 0;
-        size_t total = 0;
-        ssize_t w;
+    if (!d)
+        return; /* only the clean-up of a failed upload would miss it */
+    u->dirs = d;
+    if ((d[u->ndirs] = strdup(dir)))
+        u->ndirs++;
+}
 
-        while (k < 64 && i + k < nv) {
-            iov[k].iov_base = v[i + k].iov_base;
-            iov[k].iov_len = v[i + k].iov_len;
-            total += iov[k].iov_len;
-            k++;
+/* Open the file that receives path's data: parents made for the user, then a
+ * temporary file beside the target (or the target itself when it is a device
+ * or FIFO), owned by the user, with the upload's metadata. */
+static int open_target(struct upload *u, const char *path, struct upload_result *r)
+{
+    struct upfile *f;
+    struct stat st;
+    mode_t mode = u->mode_new;
+    int in_place = 0, fd;
+    const char *slash;
+
+    if (u->nf == u->capf) {
+        int cap = u->capf ? u->capf * 2 : 4;
+        struct upfile *n = realloc(u->f, (size_t)cap * sizeof(*n));
+        if (!n)
+            return set_error(r, 500, "out of memory");
+        u->f = n;
+        u->capf = cap;
+    }
+    f = &u->f[u->nf];
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    if (!(f->path = strdup(path)))
+        return set_error(r, 500, "out of memory");
+    u->nf++;
+    /* A truncating write goes through a symlink; so does the rename. */
+    f->dest = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : NULL;
+    if (!f->dest && !(f->dest = strdup(path)))
+        return set_error(r, 500, "out of memory");
+    if (stat(f->dest, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return set_error(r, 400, "path '%s' is a directory", path);
+        if (S_ISREG(st.st_mode))
+            mode = st.st_mode & 07777;
+        else
+            in_place = 1;
+    }
+    if (files_mkdir_parent_track(f->dest, u->fr.user.uid, u->fr.user.gid, note_dir, u) !=
+        0)
+        return sys_error(r, path, errno);
+    if (in_place) {
+        fd = open(f->dest, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd >= 0)
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    } else {
+        slash = strrchr(f->dest, '/');
+        if (asprintf(&f->tmp, "%.*s/.cube-upload-XXXXXX",
+                     (int)(slash ? slash - f->dest : 0), f->dest) < 0) {
+            f->tmp = NULL;
+            return set_error(r, 500, "out of memory");
         }
-        w = writev(fd, iov, k);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
+        fd = mkostemp(f->tmp, O_CLOEXEC);
+        if (fd < 0) {
+            free(f->tmp);
+            f->tmp = NULL;
+        }
+    }
+    if (fd < 0)
+        return sys_error(r, path, errno);
+    f->fd = fd;
+    if (!in_place &&
+        (fchown(fd, u->fr.user.uid, u->fr.user.gid) != 0 || fchmod(fd, mode) != 0))
+        return sys_error(r, path, errno);
+    /* Metadata may be unsupported by the file system (old tmpfs): that only
+     * matters when there is some to store. */
+    if (files_metadata_replace(fd, u->meta) != 0 &&
+        (json_object_size(u->meta) > 0 || (errno != ENOTSUP && errno != EOPNOTSUPP)))
+        return sys_error(r, path, errno);
+    return 0;
+}
+
+static int close_file(struct upfile *f, struct upload_result *r)
+{
+    int rc = close(f->fd);
+
+    f->fd = -1;
+    return rc != 0 ? sys_error(r, f->path, errno) : 0;
+}
+
+/* ---------------------------------------------------------------- multipart */
+
+/* A part begins: `file` parts get a target (path query, else the filename). */
+static int on_part_begin(const struct mp_part *p, void *arg)
+{
+    struct upload *u = arg;
+    char err[PATH_MAX + 64];
+    char *path;
+    int rc;
+
+    u->cur = -1;
+    if (strcmp(p->name, "file") != 0)
+        return 0;
+    if (u->fr.path) {
+        path = strdup(u->fr.path);
+    } else if (p->has_filename && p->filename[0]) {
+        path = envd_path_resolve(p->filename, u->fr.user.home, envd_env_default_workdir(),
+                                 err, sizeof(err));
+        if (!path)
+            return set_error(u->res, 400, "%s", err);
+    } else {
+        return set_error(u->res, 400,
+                         "missing path: give a path query parameter or a part filename");
+    }
+    if (!path)
+        return set_error(u->res, 500, "out of memory");
+    for (int i = 0; i < u->nf; i++) {
+        if (strcmp(u->f[i].path, path) == 0) {
+            set_error(u->res, 400, "cannot upload multiple files to the same path '%s'",
+                      path);
+            free(path);
             return -1;
         }
-        if ((size_t)w < total) {
-            /* Short write (rare on files): finish this batch piecewise. */
-            size_t skip = (size_t)w;
-            for (int j = 0; j < k; j++) {
-                if (skip >= iov[j].iov_len) {
-                    skip -= iov[j].iov_len;
-                    continue;
-                }
-                if (write_all(fd, (const char *)iov[j].iov_base + skip,
-                              iov[j].iov_len - skip) != 0)
-                    return -1;
-                skip = 0;
-            }
-        }
-        i += k;
     }
-    return 0;
-}
-
-/* Feed in[0..n) through the inflater into fd (when fd >= 0) or into out.
- * Concatenated gzip members are accepted, as Go's gzip.Reader does. Returns
- * 0, -1 on a write error (errno), -2 on corrupt data, -3 when out would
- * exceed limit. */
-static int inflate_chunk(z_stream *zs, int *ended, const uint8_t *in, size_t n, int fd,
-                         struct evbuffer *out, size_t limit, uint8_t *win)
-{
-    zs->next_in = (Bytef *)in;
-    zs->avail_in = (uInt)n;
-    while (zs->avail_in > 0) {
-        int rc;
-        if (*ended) {
-            /* Bytes after a finished member: the next member. */
-            if (inflateReset(zs) != Z_OK)
-                return -2;
-            *ended = 0;
-        }
-        zs->next_out = win;
-        zs->avail_out = INFLATE_WINDOW;
-        rc = inflate(zs, Z_NO_FLUSH);
-        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-            return -2;
-        size_t got = INFLATE_WINDOW - zs->avail_out;
-        if (got) {
-            if (fd >= 0) {
-                if (write_all(fd, win, got) != 0)
-                    return -1;
-            } else {
-                if (evbuffer_get_length(out) + got > limit)
-                    return -3;
-                if (evbuffer_add(out, win, got) != 0) {
-                    errno = ENOMEM;
-                    return -1;
-                }
-            }
-        }
-        if (rc == Z_STREAM_END)
-            *ended = 1;
-        else if (rc == Z_BUF_ERROR && got == 0)
-            break; /* needs more input */
-    }
-    return 0;
-}
-
-/* Inflate the chunks v[0..nv) to fd or out. Same returns as inflate_chunk,
- * plus -2 for a truncated stream. */
-static int inflate_iov(const struct evbuffer_iovec *v, int nv, int fd, struct evbuffer *out,
-                       size_t limit)
-{
-    z_stream zs;
-    uint8_t *win = malloc((size_t)INFLATE_WINDOW);
-    int ended = 0, rc = 0;
-
-    memset(&zs, 0, sizeof(zs));
-    if (!win || inflateInit2(&zs, 15 + 16) != Z_OK) {
-        free(win);
-        errno = ENOMEM;
-        return -1;
-    }
-    for (int i = 0; i < nv && rc == 0; i++) {
-        /* evbuffer chunks are far below 4 GiB (zlib's uInt). */
-        rc = inflate_chunk(&zs, &ended, v[i].iov_base, v[i].iov_len, fd, out, limit, win);
-    }
-    if (rc == 0 && !ended)
-        rc = -2;
-    inflateEnd(&zs);
-    free(win);
+    rc = open_target(u, path, u->res);
+    free(path);
+    if (rc == 0)
+        u->cur = u->nf - 1;
     return rc;
 }
 
-/* Create (or truncate) path and fill it from v[0..nv), inflating when gzip.
- * Parents are created 0755 for the user; the file ends up 0644 (umask 022)
- * and owned by the user, with meta as its only user.e2b.* xattrs. */
-static int write_target(const char *path, const struct evbuffer_iovec *v, int nv,
-                        int gzip, const struct envd_user *u, json_t *meta,
-                        struct upload_err *e)
+static int on_part_data(const uint8_t *p, size_t n, void *arg)
 {
-    struct stat st;
-    int fd, rc = 0;
+    struct upload *u = arg;
 
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        e->status = 400;
-        snprintf(e->message, sizeof(e->message), "path '%s' is a directory", path);
-        return -1;
-    }
-    if (files_mkdir_parent(path, u->uid, u->gid) != 0)
-        goto sys_err;
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
-    if (fd < 0)
-        goto sys_err;
-    if (fchown(fd, u->uid, u->gid) != 0)
-        goto fd_err;
-    /* Metadata may be unsupported by the file system (old tmpfs): that only
-     * matters when there is some to store. */
-    if (files_metadata_replace(fd, meta) != 0 &&
-        (json_object_size(meta) > 0 || (errno != ENOTSUP && errno != EOPNOTSUPP)))
-        goto fd_err;
-    if (gzip) {
-        rc = inflate_iov(v, nv, fd, NULL, 0);
-        if (rc == -2) {
-            close(fd);
-            e->status = 400;
-            snprintf(e->message, sizeof(e->message), "invalid gzip body for '%s'", path);
-            return -1;
-        }
-        if (rc != 0)
-            goto fd_err;
-    } else if (write_iov(fd, v, nv) != 0) {
-        goto fd_err;
-    }
-    if (close(fd) != 0)
-        goto sys_err;
-    return 0;
-fd_err : {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-}
-sys_err:
-    if (errno == ENOSPC || errno == EDQUOT) {
-        e->status = 507;
-        snprintf(e->message, sizeof(e->message), "not enough disk space available");
-    } else {
-        set_err(e, errno == EACCES || errno == EPERM ? 403 : errno == ENOTDIR ? 400 : 500,
-                "error writing file '%s': %s", path, errno);
-    }
-    return -1;
-}
-
-/* One file to write: its resolved path and where its bytes are. */
-struct target {
-    char *path;
-    size_t off, len; /* in the body evbuffer */
-};
-
-struct collect {
-    struct target *t;
-    int n;
-    const struct files_req *fr;
-    char err[PATH_MAX + 128];
-};
-
-/* Multipart callback: keep `file` parts, resolve their targets. */
-static int on_part(const struct mp_part *p, void *arg)
-{
-    struct collect *c = arg;
-    char *path;
-
-    if (strcmp(p->name, "file") != 0)
+    if (u->cur < 0 || write_all(u->f[u->cur].fd, p, n) == 0)
         return 0;
-    if (c->fr->path) {
-        path = strdup(c->fr->path);
-    } else if (p->has_filename && p->filename[0]) {
-        path = envd_path_resolve(p->filename, c->fr->user.home, envd_env_default_workdir(),
-                                 c->err, sizeof(c->err));
-        if (!path)
-            return 1;
-    } else {
-        snprintf(c->err, sizeof(c->err),
-                 "missing path: give a path query parameter or a part filename");
-        return 1;
-    }
-    if (!path) {
-        snprintf(c->err, sizeof(c->err), "out of memory");
-        return 1;
-    }
-    for (int i = 0; i < c->n; i++) {
-        if (strcmp(c->t[i].path, path) == 0) {
-            snprintf(c->err, sizeof(c->err), "cannot upload multiple files to the same path '%s'",
-                     path);
-            free(path);
-            return 1;
+    return sys_error(u->res, u->f[u->cur].path, errno);
+}
+
+static int on_part_end(void *arg)
+{
+    struct upload *u = arg;
+    int rc = 0;
+
+    if (u->cur >= 0)
+        rc = close_file(&u->f[u->cur], u->res);
+    u->cur = -1;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- body */
+
+/* Plain (inflated) body bytes. */
+static int sink(struct upload *u, const uint8_t *p, size_t n, struct upload_result *r)
+{
+    if (!u->multipart)
+        return write_all(u->f[0].fd, p, n) == 0 ? 0 : sys_error(r, u->f[0].path, errno);
+    u->res = r;
+    if (mp_stream_feed(&u->mp, p, n) == 0)
+        return 0;
+    /* A callback failed (r set), or the body is malformed. */
+    return r->body ? -1 : set_error(r, 400, "%s", u->mp.err);
+}
+
+static int gzip_error(struct upload *u, struct upload_result *r)
+{
+    if (u->multipart)
+        return set_error(r, 400, "invalid gzip body");
+    return set_error(r, 400, "invalid gzip body for '%s'", u->f[0].path);
+}
+
+/* Inflate in[0..n) into sink(). Concatenated gzip members are accepted, as
+ * Go's gzip.Reader does. */
+static int inflate_body(struct upload *u, const uint8_t *in, size_t n,
+                        struct upload_result *r)
+{
+    z_stream *zs = &u->zs;
+
+    while (n > 0) {
+        /* zlib counts in uInt: feed at most 1 GiB at a time. */
+        size_t take = n > (1u << 30) ? (1u << 30) : n;
+        zs->next_in = (Bytef *)in;
+        zs->avail_in = (uInt)take;
+        while (zs->avail_in > 0) {
+            int rc;
+            size_t got;
+            if (u->zended) {
+                /* Bytes after a finished member: the next member. */
+                if (inflateReset(zs) != Z_OK)
+                    return gzip_error(u, r);
+                u->zended = 0;
+            }
+            zs->next_out = u->zwin;
+            zs->avail_out = (uInt)INFLATE_WINDOW;
+            rc = inflate(zs, Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+                return gzip_error(u, r);
+            got = INFLATE_WINDOW - zs->avail_out;
+            if (got && sink(u, u->zwin, got, r) != 0)
+                return -1;
+            if (rc == Z_STREAM_END)
+                u->zended = 1;
+            else if (rc == Z_BUF_ERROR && got == 0)
+                break; /* needs more input */
         }
+        in += take;
+        n -= take;
     }
-    c->t[c->n].path = path;
-    c->t[c->n].off = p->off;
-    c->t[c->n].len = p->len;
-    c->n++;
     return 0;
 }
 
-/* struct mp_src over an evbuffer: the multipart body is parsed where evhttp
- * left it, spread over its chains, instead of being linearised (which would
- * briefly double the memory of a large upload). */
-static size_t evbuf_find(void *ctx, size_t from, const char *needle, size_t nlen)
+int upload_body(struct upload *u, const uint8_t *p, size_t n, struct upload_result *r)
 {
-    struct evbuffer *b = ctx;
-    struct evbuffer_ptr start, hit;
-
-    if (evbuffer_ptr_set(b, &start, from, EVBUFFER_PTR_SET) != 0)
-        return MP_NOT_FOUND;
-    hit = evbuffer_search(b, needle, nlen, &start);
-    return hit.pos < 0 ? MP_NOT_FOUND : (size_t)hit.pos;
+    r->status = 0;
+    r->body = NULL;
+    return u->gzip ? inflate_body(u, p, n, r) : sink(u, p, n, r);
 }
 
-static size_t evbuf_copy(void *ctx, size_t off, void *out, size_t n)
+/* ---------------------------------------------------------------- start, end */
+
+struct upload *upload_start(const struct http_head *h, struct upload_result *r)
 {
-    struct evbuffer *b = ctx;
-    struct evbuffer_ptr p;
-    ev_ssize_t got;
+    const char *ct = http_head_get(h, "Content-Type");
+    const char *ce = http_head_get(h, "Content-Encoding");
+    char msg[512], boundary[MP_BOUNDARY_MAX + 1];
+    struct upload *u = calloc(1, sizeof(*u));
+    mode_t mask;
+    int status;
 
-    if (n == 0 || evbuffer_ptr_set(b, &p, off, EVBUFFER_PTR_SET) != 0)
-        return 0;
-    got = evbuffer_copyout_from(b, &p, out, n);
-    return got < 0 ? 0 : (size_t)got;
-}
-
-/* The chunks covering body[off, off + len), the last one trimmed (peek may
- * hand out more). Returns their number (*v malloc'd), or -1. */
-static int evbuf_range(struct evbuffer *b, size_t off, size_t len, struct evbuffer_iovec **v)
-{
-    struct evbuffer_ptr p;
-    size_t left = len;
-    int n;
-
-    *v = NULL;
-    if (len == 0)
-        return 0;
-    if (evbuffer_ptr_set(b, &p, off, EVBUFFER_PTR_SET) != 0)
-        return -1;
-    n = evbuffer_peek(b, (ev_ssize_t)len, &p, NULL, 0);
-    if (n <= 0 || !(*v = calloc((size_t)n, sizeof(**v))))
-        return -1;
-    n = evbuffer_peek(b, (ev_ssize_t)len, &p, *v, n);
-    for (int i = 0; i < n; i++) {
-        if ((*v)[i].iov_len >= left) {
-            (*v)[i].iov_len = left;
-            return i + 1;
-        }
-        left -= (*v)[i].iov_len;
+    r->status = 0;
+    r->body = NULL;
+    if (!u) {
+        set_error(r, 500, "out of memory");
+        return NULL;
     }
-    return n;
+    u->cur = -1;
+    mask = umask(0);
+    umask(mask);
+    u->mode_new = 0666 & ~mask;
+    if (files_req_resolve(h->query, http_head_get(h, "X-Access-Token"), "write", &u->fr,
+                          &status, msg, sizeof(msg)) != 0) {
+        set_error(r, status, "%s", msg);
+        goto fail;
+    }
+    if (ce && *ce && strcasecmp(ce, "identity") != 0) {
+        if (strcasecmp(ce, "gzip") != 0) {
+            set_error(r, 400, "unsupported Content-Encoding '%.200s'", ce);
+            goto fail;
+        }
+        u->gzip = 1;
+    }
+    if (!(u->meta = collect_metadata(h, r)))
+        goto fail;
+
+    if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0 &&
+        (ct[24] == '\0' || ct[24] == ';' || ct[24] == ' ')) {
+        if (!u->fr.path) {
+            set_error(r, 400,
+                      "the path query parameter is required for "
+                      "application/octet-stream uploads");
+            goto fail;
+        }
+        if (open_target(u, u->fr.path, r) != 0)
+            goto fail;
+    } else if (mp_boundary_from_content_type(ct, boundary) == 0) {
+        static const struct mp_callbacks cbs = {on_part_begin, on_part_data, on_part_end};
+        u->multipart = 1;
+        if (mp_stream_init(&u->mp, boundary, &cbs, u) != 0) {
+            set_error(r, 500, "%s", u->mp.err);
+            goto fail;
+        }
+    } else {
+        set_error(r, 400,
+                  "unsupported Content-Type: use multipart/form-data (with a "
+                  "boundary) or application/octet-stream");
+        goto fail;
+    }
+    if (u->gzip) {
+        u->zwin = malloc(INFLATE_WINDOW);
+        if (!u->zwin || inflateInit2(&u->zs, 15 + 16) != Z_OK) {
+            set_error(r, 500, "out of memory");
+            goto fail;
+        }
+        u->zinit = 1;
+    }
+    return u;
+fail:
+    upload_free(u);
+    return NULL;
 }
 
 /* The upload EntryInfo: {"path","name","type":"file"[,"metadata"]}. */
@@ -411,161 +450,91 @@ static json_t *upload_entry(const char *path, json_t *meta)
     return o;
 }
 
-static struct event *trim_ev;
-
-static void trim_cb(evutil_socket_t fd, short what, void *arg)
+void upload_finish(struct upload *u, struct upload_result *r)
 {
-    (void)fd;
-    (void)what;
-    (void)arg;
-    malloc_trim(0);
+    json_t *out;
+
+    r->status = 0;
+    r->body = NULL;
+    if (u->gzip && !u->zended) {
+        gzip_error(u, r);
+        return;
+    }
+    if (u->multipart) {
+        u->res = r;
+        if (mp_stream_finish(&u->mp) != 0) {
+            if (!r->body)
+                set_error(r, 400, "%s", u->mp.err);
+            return;
+        }
+        if (u->nf == 0) {
+            set_error(r, 400, "no file part in the multipart body (field 'file')");
+            return;
+        }
+    } else if (close_file(&u->f[0], r) != 0) {
+        return;
+    }
+    out = json_array();
+    for (int i = 0; i < u->nf; i++) {
+        struct upfile *f = &u->f[i];
+        if (f->tmp) {
+            if (rename(f->tmp, f->dest) != 0) {
+                sys_error(r, f->path, errno);
+                json_decref(out);
+                return;
+            }
+            free(f->tmp);
+            f->tmp = NULL;
+        }
+        json_array_append_new(out, upload_entry(f->path, u->meta));
+    }
+    u->done = 1;
+    r->status = 200;
+    r->body = out;
+}
+
+void upload_free(struct upload *u)
+{
+    if (!u)
+        return;
+    for (int i = 0; i < u->nf; i++) {
+        if (u->f[i].fd >= 0)
+            close(u->f[i].fd);
+        if (u->f[i].tmp)
+            unlink(u->f[i].tmp);
+        free(u->f[i].tmp);
+        free(u->f[i].dest);
+        free(u->f[i].path);
+    }
+    /* Directories made for a failed upload go again, deepest first (rmdir
+     * leaves any that something else has filled meanwhile). */
+    for (int i = u->ndirs - 1; i >= 0; i--) {
+        if (!u->done)
+            rmdir(u->dirs[i]);
+        free(u->dirs[i]);
+    }
+    free(u->dirs);
+    free(u->f);
+    if (u->zinit)
+        inflateEnd(&u->zs);
+    free(u->zwin);
+    if (u->multipart)
+        mp_stream_free(&u->mp);
+    json_decref(u->meta);
+    files_req_free(&u->fr);
+    free(u);
 }
 
 void files_upload(struct evhttp_request *req)
 {
-    struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
-    struct evbuffer *body = evhttp_request_get_input_buffer(req), *plain = NULL;
-    const char *ct = evhttp_find_header(ih, "Content-Type");
-    const char *ce = evhttp_find_header(ih, "Content-Encoding");
-    char boundary[MP_BOUNDARY_MAX + 1], err[512];
-    struct collect c = {0};
-    struct files_req fr;
-    struct upload_err ue;
-    json_t *meta = NULL, *out = NULL;
-    int gzip = 0;
-    /* Taken now: the request may be gone once a reply is sent. */
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct event_base *base = evcon ? evhttp_connection_get_base(evcon) : NULL;
+    json_t *body;
+    int status;
 
-    if (files_req_prepare(req, "write", &fr) != 0)
+    /* Only the filter's stand-in requests carry an upload's outcome; any
+     * other POST /files reached evhttp unframed and its body was not used. */
+    if (http_filter_take_result(req, &status, &body) != 0) {
+        envd_reply_error(req, 400, "malformed upload request");
         return;
-    c.fr = &fr;
-    if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-        if (strcasecmp(ce, "gzip") != 0) {
-            snprintf(err, sizeof(err), "unsupported Content-Encoding '%.200s'", ce);
-            envd_reply_error(req, 400, err);
-            goto out;
-        }
-        gzip = 1;
     }
-    meta = collect_metadata(req, err, sizeof(err));
-    if (!meta) {
-        envd_reply_error(req, 400, err);
-        goto out;
-    }
-    out = json_array();
-
-    if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0 &&
-        (ct[24] == '\0' || ct[24] == ';' || ct[24] == ' ')) {
-        int nv = evbuffer_peek(body, -1, NULL, NULL, 0);
-        struct evbuffer_iovec *v = calloc((size_t)(nv > 0 ? nv : 1), sizeof(*v));
-
-        if (!fr.path) {
-            free(v);
-            envd_reply_error(req, 400, "the path query parameter is required for "
-                                       "application/octet-stream uploads");
-            goto out;
-        }
-        if (!v) {
-            envd_reply_error(req, 500, "out of memory");
-            goto out;
-        }
-        nv = evbuffer_peek(body, -1, NULL, v, nv);
-        if (write_target(fr.path, v, nv, gzip, &fr.user, meta, &ue) != 0) {
-            free(v);
-            envd_reply_error(req, ue.status, ue.message);
-            goto out;
-        }
-        free(v);
-        json_array_append_new(out, upload_entry(fr.path, meta));
-        envd_reply_json(req, 200, out);
-        out = NULL;
-        goto out;
-    }
-
-    if (mp_boundary_from_content_type(ct, boundary) != 0) {
-        envd_reply_error(req, 400, "unsupported Content-Type: use multipart/form-data "
-                                   "(with a boundary) or application/octet-stream");
-        goto out;
-    }
-    if (gzip) {
-        /* The whole multipart body was compressed: inflate it first, no
-         * bigger than an uncompressed upload could be. */
-        int nv = evbuffer_peek(body, -1, NULL, NULL, 0), rc;
-        struct evbuffer_iovec *v = calloc((size_t)(nv > 0 ? nv : 1), sizeof(*v));
-        plain = evbuffer_new();
-        if (!v || !plain) {
-            free(v);
-            envd_reply_error(req, 500, "out of memory");
-            goto out;
-        }
-        nv = evbuffer_peek(body, -1, NULL, v, nv);
-        rc = inflate_iov(v, nv, -1, plain, FILES_MAX_UPLOAD);
-        free(v);
-        if (rc != 0) {
-            envd_reply_error(req, rc == -3 ? 413 : rc == -2 ? 400 : 500,
-                             rc == -3   ? "decompressed body too large"
-                             : rc == -2 ? "invalid gzip body"
-                                        : "out of memory");
-            goto out;
-        }
-        evbuffer_drain(body, evbuffer_get_length(body));
-        body = plain;
-    }
-    c.t = calloc(MAX_TARGETS, sizeof(*c.t));
-    if (!c.t) {
-        envd_reply_error(req, 500, "out of memory");
-        goto out;
-    }
-    {
-        struct mp_src src = {.len = evbuffer_get_length(body),
-                             .find = evbuf_find,
-                             .copy = evbuf_copy,
-                             .ctx = body};
-        int rc = mp_parse_src(&src, boundary, on_part, &c, err, sizeof(err));
-        if (rc != 0) {
-            envd_reply_error(req, 400, rc < 0 ? err : c.err);
-            goto out;
-        }
-    }
-    if (c.n == 0) {
-        envd_reply_error(req, 400, "no file part in the multipart body (field 'file')");
-        goto out;
-    }
-    for (int i = 0; i < c.n; i++) {
-        struct evbuffer_iovec *v = NULL;
-        int nv = evbuf_range(body, c.t[i].off, c.t[i].len, &v);
-        if (nv < 0) {
-            envd_reply_error(req, 500, "out of memory");
-            goto out;
-        }
-        if (write_target(c.t[i].path, v, nv, 0, &fr.user, meta, &ue) != 0) {
-            free(v);
-            envd_reply_error(req, ue.status, ue.message);
-            goto out;
-        }
-        free(v);
-        json_array_append_new(out, upload_entry(c.t[i].path, meta));
-    }
-    envd_reply_json(req, 200, out);
-    out = NULL;
-out:
-    for (int i = 0; i < c.n; i++)
-        free(c.t[i].path);
-    free(c.t);
-    if (plain)
-        evbuffer_free(plain);
-    json_decref(meta);
-    json_decref(out);
-    files_req_free(&fr);
-    /* The body's memory (up to FILES_MAX_UPLOAD) is freed once evhttp frees
-     * the request, right after this returns; ask for the arena to be
-     * returned to the system then, or an idle envd would keep the peak of
-     * its largest upload resident in a small sandbox. */
-    if (!trim_ev && base)
-        trim_ev = evtimer_new(base, trim_cb, NULL);
-    if (trim_ev && !evtimer_pending(trim_ev, NULL)) {
-        struct timeval tv = {0, 100000};
-        evtimer_add(trim_ev, &tv);
-    }
+    envd_reply_json(req, status, body);
 }

@@ -7,13 +7,12 @@
  *
  * where head is zero or more "Name: value" CRLF lines.
  *
- * The body is read through struct mp_src (find a delimiter, copy a few
- * bytes), so the same code parses a contiguous buffer (tests, fuzzer) and an
- * upload still spread over evbuffer chains, which then never needs a second,
- * linear copy. Data runs up to the
- * next CRLF D, which is why a boundary must never occur inside the data (the
- * client picks it so). We also accept bare LF line ends in heads, as Go does,
- * but the delimiter before a boundary must be CRLF, as in every client. */
+ * Data runs up to the next CRLF D, which is why a boundary must never occur
+ * inside the data (the client picks it so). We also accept bare LF line ends
+ * in heads, as Go does, but the delimiter before a boundary must be CRLF, as
+ * in every client. The parse is a small state machine over the bytes as they
+ * arrive; a body that opens with D is handled by starting as if a CRLF had
+ * been seen. */
 #include "multipart.h"
 
 #include <stdio.h>
@@ -112,7 +111,8 @@ int mp_boundary_from_content_type(const char *ct, char out[MP_BOUNDARY_MAX + 1])
         return -1;
     ct = skip_ws(ct, ct + strlen(ct));
     end = ct + strlen(ct);
-    if ((size_t)(end - ct) < sizeof(type) - 1 || strncasecmp(ct, type, sizeof(type) - 1) != 0)
+    if ((size_t)(end - ct) < sizeof(type) - 1 ||
+        strncasecmp(ct, type, sizeof(type) - 1) != 0)
         return -1;
     ct += sizeof(type) - 1;
     if (ct < end && *ct != ';' && *ct != ' ' && *ct != '\t')
@@ -153,150 +153,316 @@ static int parse_head_line(const char *l, size_t n, struct mp_part *part)
     return 0;
 }
 
-/* Room for a part's whole head (MP_MAX_HEAD) plus the delimiter line's
- * padding and line end, copied out of the source for line parsing. */
-#define HEAD_WINDOW (MP_MAX_HEAD + 512)
+enum {
+    ST_PREAMBLE, /* before the first delimiter: bytes are dropped */
+    ST_AFTER,    /* just after a delimiter */
+    ST_DASH,     /* after D "-" */
+    ST_PAD,      /* after D and transport padding */
+    ST_CR,       /* after D [padding] CR */
+    ST_HEAD,     /* in a part's head */
+    ST_DATA,     /* in a part's data */
+    ST_END,      /* after the closing delimiter: the epilogue is dropped */
+};
 
-int mp_parse_src(const struct mp_src *src, const char *boundary, mp_part_cb cb, void *arg,
-                 char *err, size_t errlen)
+static int fail(struct mp_stream *s, const char *msg)
 {
-    char delim[MP_BOUNDARY_MAX + 5]; /* CRLF "--" boundary */
-    size_t blen = strlen(boundary), dlen, pos, n = src->len, hit;
-    uint8_t *win;
-    struct mp_part part;
-    int parts = 0, rc = -1;
+    (void)snprintf(s->err, sizeof(s->err), "%s", msg);
+    s->failed = 1;
+    return -1;
+}
 
-    if (blen == 0 || blen > MP_BOUNDARY_MAX) {
-        snprintf(err, errlen, "invalid multipart boundary");
-        return -1;
-    }
-    dlen = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", boundary);
-    win = malloc(HEAD_WINDOW);
-    if (!win) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-
-    /* The first delimiter may open the body (no CRLF before it). */
-    if (n >= dlen - 2 && src->copy(src->ctx, 0, win, dlen - 2) == dlen - 2 &&
-        memcmp(win, delim + 2, dlen - 2) == 0) {
-        pos = dlen - 2;
-    } else {
-        hit = src->find(src->ctx, 0, delim, dlen);
-        if (hit == MP_NOT_FOUND) {
-            snprintf(err, errlen, "multipart body has no boundary");
-            goto out;
-        }
-        pos = hit + dlen;
-    }
-
-    for (;;) {
-        size_t wl = src->copy(src->ctx, pos, win, n - pos < HEAD_WINDOW ? n - pos : HEAD_WINDOW);
-        int at_end = pos + wl == n;
-        const uint8_t *p = win, *end = win + wl;
-        size_t data;
-
-        /* After a delimiter: "--" closes, else padding then a line end. */
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
-            rc = 0;
-            goto out;
-        }
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
-            p += 2;
-        else if (p < end && *p == '\n')
-            p++;
-        else {
-            snprintf(err, errlen, "malformed multipart delimiter line");
-            goto out;
-        }
-        if (++parts > MP_MAX_PARTS) {
-            snprintf(err, errlen, "too many multipart parts");
-            goto out;
-        }
-
-        memset(&part, 0, sizeof(part));
-        /* Head lines up to an empty one. */
-        for (const uint8_t *head = p;;) {
-            const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t ll;
-            if (!nl || (size_t)(nl - head) > MP_MAX_HEAD) {
-                snprintf(err, errlen, nl || !at_end ? "multipart part header too large"
-                                                    : "unexpected end of multipart body");
-                goto out;
-            }
-            ll = (size_t)(nl - p);
-            if (ll > 0 && p[ll - 1] == '\r')
-                ll--;
-            if (ll == 0) {
-                p = nl + 1;
-                break;
-            }
-            if (parse_head_line((const char *)p, ll, &part) != 0) {
-                snprintf(err, errlen, "malformed multipart part header");
-                goto out;
-            }
-            p = nl + 1;
-        }
-
-        data = pos + (size_t)(p - win);
-        hit = src->find(src->ctx, data, delim, dlen);
-        if (hit == MP_NOT_FOUND) {
-            snprintf(err, errlen, "unexpected end of multipart body");
-            goto out;
-        }
-        part.off = data;
-        part.len = hit - data;
-        part.data = src->base ? src->base + data : NULL;
-        if (cb) {
-            int r = cb(&part, arg);
-            if (r != 0) {
-                rc = r;
-                goto out;
-            }
-        }
-        pos = hit + dlen;
-    }
-out:
-    free(win);
+/* A callback stopped the parse with rc. */
+static int stopped(struct mp_stream *s, int rc)
+{
+    (void)snprintf(s->err, sizeof(s->err), "multipart parse stopped");
+    s->failed = 1;
     return rc;
 }
 
-struct mem_ctx {
-    const uint8_t *body;
-    size_t n;
-};
-
-static size_t mem_find(void *ctx, size_t from, const char *needle, size_t nlen)
+int mp_stream_init(struct mp_stream *s, const char *boundary,
+                   const struct mp_callbacks *cb, void *arg)
 {
-    struct mem_ctx *m = ctx;
-    const uint8_t *hit;
+    size_t blen = strlen(boundary);
 
-    if (from > m->n)
-        return MP_NOT_FOUND;
-    hit = memmem(m->body + from, m->n - from, needle, nlen);
-    return hit ? (size_t)(hit - m->body) : MP_NOT_FOUND;
+    memset(s, 0, sizeof(*s));
+    if (cb)
+        s->cb = *cb;
+    s->arg = arg;
+    if (blen == 0 || blen > MP_BOUNDARY_MAX)
+        return fail(s, "invalid multipart boundary");
+    s->dlen = (size_t)snprintf(s->delim, sizeof(s->delim), "\r\n--%s", boundary);
+    s->line = malloc(MP_MAX_HEAD + 1);
+    if (!s->line)
+        return fail(s, "out of memory");
+    /* A body may open with D itself: start as if a CRLF had been seen. */
+    memcpy(s->hold, "\r\n", 2);
+    s->nhold = 2;
+    s->state = ST_PREAMBLE;
+    return 0;
 }
 
-static size_t mem_copy(void *ctx, size_t off, void *out, size_t n)
+void mp_stream_free(struct mp_stream *s)
 {
-    struct mem_ctx *m = ctx;
+    free(s->line);
+    s->line = NULL;
+}
 
-    if (off > m->n)
+/* Data bytes: handed on in a part, dropped in the preamble. */
+static int emit(struct mp_stream *s, const uint8_t *p, size_t n)
+{
+    int rc;
+
+    if (n == 0 || s->state != ST_DATA || !s->cb.part_data)
         return 0;
-    if (n > m->n - off)
-        n = m->n - off;
-    if (n)
-        memcpy(out, m->body + off, n);
-    return n;
+    rc = s->cb.part_data(p, n, s->arg);
+    return rc ? stopped(s, rc) : 0;
+}
+
+/* Look for the delimiter in the held-back bytes followed by p[0..n). Sets
+ * *used to the bytes of p consumed (through the delimiter when *found).
+ * Returns 0, or what stopped the parse. */
+static int scan(struct mp_stream *s, const uint8_t *p, size_t n, size_t *used, int *found)
+{
+    const uint8_t *d = (const uint8_t *)s->delim;
+    size_t dlen = s->dlen, t;
+    const uint8_t *hit;
+    int rc;
+
+    *found = 0;
+    /* A delimiter that began in an earlier piece. */
+    for (size_t i = 0; i < s->nhold; i++) {
+        size_t k = s->nhold - i, need = dlen - k, m = n < need ? n : need;
+        if (memcmp(s->hold + i, d, k) != 0 || memcmp(p, d + k, m) != 0)
+            continue;
+        if ((rc = emit(s, s->hold, i)) != 0)
+            return rc;
+        if (m == need) {
+            s->nhold = 0;
+            *found = 1;
+            *used = need;
+            return 0;
+        }
+        /* Still only a prefix: hold it with all of p (shorter than D). */
+        memmove(s->hold, s->hold + i, k);
+        memcpy(s->hold + k, p, n);
+        s->nhold = k + n;
+        *used = n;
+        return 0;
+    }
+    if ((rc = emit(s, s->hold, s->nhold)) != 0)
+        return rc;
+    s->nhold = 0;
+
+    hit = memmem(p, n, d, dlen);
+    if (hit) {
+        *found = 1;
+        *used = (size_t)(hit - p) + dlen;
+        return emit(s, p, (size_t)(hit - p));
+    }
+    /* Hold back the longest tail of p that could start a delimiter. */
+    for (t = n < dlen - 1 ? n : dlen - 1; t > 0; t--)
+        if (p[n - t] == '\r' && memcmp(p + n - t, d, t) == 0)
+            break;
+    if ((rc = emit(s, p, n - t)) != 0)
+        return rc;
+    memcpy(s->hold, p + n - t, t);
+    s->nhold = t;
+    *used = n;
+    return 0;
+}
+
+/* A delimiter line ended: a new part's head follows. */
+static int begin_head(struct mp_stream *s)
+{
+    if (++s->parts > MP_MAX_PARTS)
+        return fail(s, "too many multipart parts");
+    memset(&s->part, 0, sizeof(s->part));
+    s->nline = s->nhead = 0;
+    s->state = ST_HEAD;
+    return 0;
+}
+
+/* Head bytes up to the end of the head or of p; *used as for scan(). */
+static int head_bytes(struct mp_stream *s, const uint8_t *p, size_t n, size_t *used)
+{
+    size_t u = 0;
+
+    while (u < n) {
+        const uint8_t *nl = memchr(p + u, '\n', n - u);
+        size_t take = nl ? (size_t)(nl - (p + u)) : n - u;
+        size_t ll;
+
+        if (s->nhead + take + (nl ? 1 : 0) > MP_MAX_HEAD)
+            return fail(s, "multipart part header too large");
+        memcpy(s->line + s->nline, p + u, take);
+        s->nline += take;
+        s->nhead += take;
+        u += take;
+        if (!nl)
+            break;
+        u++; /* the LF */
+        s->nhead++;
+        ll = s->nline;
+        if (ll > 0 && s->line[ll - 1] == '\r')
+            ll--;
+        s->nline = 0;
+        if (ll == 0) {
+            int rc;
+            s->part.off = s->pos + u;
+            s->state = ST_DATA;
+            *used = u;
+            if (s->cb.part_begin && (rc = s->cb.part_begin(&s->part, s->arg)) != 0)
+                return stopped(s, rc);
+            return 0;
+        }
+        if (parse_head_line(s->line, ll, &s->part) != 0)
+            return fail(s, "malformed multipart part header");
+    }
+    *used = u;
+    return 0;
+}
+
+/* One byte after a delimiter: "--" closes, else padding then a line end. */
+static int after_delim(struct mp_stream *s, uint8_t c)
+{
+    static const char bad[] = "malformed multipart delimiter line";
+
+    switch (s->state) {
+    case ST_AFTER:
+        if (c == '-') {
+            s->state = ST_DASH;
+            return 0;
+        }
+        /* fall through */
+    case ST_PAD:
+        if (c == ' ' || c == '\t')
+            s->state = ST_PAD;
+        else if (c == '\r')
+            s->state = ST_CR;
+        else if (c == '\n')
+            return begin_head(s);
+        else
+            return fail(s, bad);
+        return 0;
+    case ST_DASH:
+        if (c != '-')
+            return fail(s, bad);
+        s->state = ST_END;
+        return 0;
+    default: /* ST_CR */
+        return c == '\n' ? begin_head(s) : fail(s, bad);
+    }
+}
+
+int mp_stream_feed(struct mp_stream *s, const uint8_t *p, size_t n)
+{
+    if (s->failed)
+        return -1;
+    while (n > 0) {
+        size_t used = 1;
+        int found, rc = 0;
+
+        switch (s->state) {
+        case ST_PREAMBLE:
+        case ST_DATA:
+            rc = scan(s, p, n, &used, &found);
+            if (rc == 0 && found) {
+                if (s->state == ST_DATA && s->cb.part_end &&
+                    (rc = s->cb.part_end(s->arg)) != 0)
+                    rc = stopped(s, rc);
+                else
+                    s->state = ST_AFTER;
+            }
+            break;
+        case ST_HEAD:
+            rc = head_bytes(s, p, n, &used);
+            break;
+        case ST_END: /* the epilogue */
+            used = n;
+            break;
+        default:
+            rc = after_delim(s, *p);
+            break;
+        }
+        if (rc != 0)
+            return rc;
+        p += used;
+        n -= used;
+        s->pos += used;
+    }
+    return 0;
+}
+
+int mp_stream_finish(struct mp_stream *s)
+{
+    if (s->failed)
+        return -1;
+    if (s->state == ST_END)
+        return 0;
+    return fail(s, s->state == ST_PREAMBLE ? "multipart body has no boundary"
+                                           : "unexpected end of multipart body");
+}
+
+/* mp_parse over mp_stream: one callback per part, once its length is known. */
+struct whole {
+    const uint8_t *body;
+    mp_part_cb cb;
+    void *arg;
+    struct mp_part part;
+};
+
+static int whole_begin(const struct mp_part *p, void *arg)
+{
+    struct whole *w = arg;
+
+    w->part = *p;
+    w->part.len = 0;
+    return 0;
+}
+
+static int whole_data(const uint8_t *p, size_t n, void *arg)
+{
+    struct whole *w = arg;
+
+    (void)p;
+    w->part.len += n;
+    return 0;
+}
+
+static int whole_end(void *arg)
+{
+    struct whole *w = arg;
+
+    w->part.data = w->body + w->part.off;
+    return w->cb ? w->cb(&w->part, w->arg) : 0;
 }
 
 int mp_parse(const uint8_t *body, size_t n, const char *boundary, mp_part_cb cb,
              void *arg, char *err, size_t errlen)
 {
-    struct mem_ctx m = {body, n};
-    struct mp_src src = {.len = n, .base = body, .find = mem_find, .copy = mem_copy, .ctx = &m};
+    static const struct mp_callbacks cbs = {whole_begin, whole_data, whole_end};
+    struct mp_stream *s = malloc(sizeof(*s));
+    struct whole *w = malloc(sizeof(*w));
+    int rc;
 
-    return mp_parse_src(&src, boundary, cb, arg, err, errlen);
+    if (!s || !w) {
+        free(s);
+        free(w);
+        (void)snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->body = body;
+    w->cb = cb;
+    w->arg = arg;
+    rc = mp_stream_init(s, boundary, &cbs, w);
+    if (rc == 0)
+        rc = mp_stream_feed(s, body, n);
+    if (rc == 0)
+        rc = mp_stream_finish(s);
+    if (rc == -1)
+        (void)snprintf(err, errlen, "%s", s->err);
+    mp_stream_free(s);
+    free(s);
+    free(w);
+    return rc;
 }
