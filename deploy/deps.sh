@@ -9,7 +9,7 @@ PKGS=(
     nginx nginx-dev redis-server redis-tools mariadb-server mariadb-client
     debootstrap iproute2 nftables curl jq procps util-linux e2fsprogs
     libhiredis-dev libmariadb-dev-compat libseccomp-dev libbpf-dev liblua5.4-dev
-    libpcre2-dev libssl-dev libevent-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
+    libpcre2-dev libssl-dev nettle-dev libevent-dev libjansson-dev libcmocka-dev libcurl4-openssl-dev
     zlib1g-dev libnftables-dev
     libmnl-dev libhttp-parser-dev
 )

@@ -8,10 +8,13 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/http_filter.c envd/envd_env.
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
              envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/fs_watcher.c envd/daemon_opts.c \
-             envd/http_reason.c
+             envd/http_reason.c envd/envd_hash.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
-# cube_hash (constant-time token compare) pulls in libcrypto.
-ENVD_LIBS := -levent -ljansson -lcrypto -lz -l:libhttp_parser.a
+# Linked statically, libc aside: envd and cube-ci run in every sandbox, whose template
+# then needs none of these packages, and a static PIE copy of only what is used keeps
+# each process's private (relocated) memory small. cube_hash.h is envd_hash.c over
+# nettle here, not libcrypto (why: envd_hash.c).
+ENVD_LIBS := -Wl,-Bstatic -levent -ljansson -lnettle -lz -Wl,-Bdynamic -l:libhttp_parser.a
 
 CUBE_INIT_OBJS := $(BUILD)/obj/envd/cube_init.o
 
@@ -38,11 +41,13 @@ ENVD_TEST_base64 := envd/base64.c
 ENVD_TEST_path := envd/envd_path.c envd/base64.c
 ENVD_TEST_status := envd/process_status.c
 ENVD_TEST_env := envd/envd_env.c
-ENVD_TEST_files_auth := envd/files_auth.c envd/base64.c common/cube_hash.c
-ENVD_TEST_LIBS_files_auth := -lcrypto
+ENVD_TEST_files_auth := envd/files_auth.c envd/base64.c envd/envd_hash.c
+ENVD_TEST_LIBS_files_auth := -lnettle
+ENVD_TEST_hash := envd/envd_hash.c
+ENVD_TEST_LIBS_hash := -lnettle
 ENVD_TEST_multipart := envd/multipart.c
 ENVD_TEST_fs_format := envd/fs_format.c
-ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart fs_format
+ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart fs_format hash
 
 ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
 UNIT_TESTS += $(ENVD_TEST_BINS)
@@ -99,7 +104,8 @@ BINS += $(BUILD)/bin/cube-ci $(CI_DRIVERS)
 
 $(BUILD)/bin/cube-ci: $(CI_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_BASE) -o $@ $(CI_OBJS) $(COMMON_LIB) -levent -ljansson
+	$(CC) $(LDFLAGS_BASE) -o $@ $(CI_OBJS) $(COMMON_LIB) -Wl,-Bstatic -levent -ljansson \
+	    -Wl,-Bdynamic
 
 $(BUILD)/bin/ci-drivers/%: envd/drivers/%
 	@mkdir -p $(dir $@)
