@@ -354,13 +354,136 @@ S=$(sig "$F/signed.txt" write "")
 code=$(curl -s -o "$TMP/u16" -w '%{http_code}' -F "file=@$TMP/src.txt" "$B/files?path=$(enc "$F/signed.txt")&signature=$(enc "$S")")
 check "POST /files: signed upload URL" "$TMP/u16" test "$code" = 200 -a -f "$F/signed.txt"
 if mkdir -p "$TMP/small" && mount -t tmpfs -o size=64k tmpfs "$TMP/small" 2>/dev/null; then
-    code=$(up "path=$(enc "$TMP/small/full.bin")" "$TMP/u17" -H 'Content-Type: application/octet-stream' --data-binary @"$F/big.bin")
+    code=$(up "path=$(enc "$TMP/small/d/full.bin")" "$TMP/u17" -H 'Content-Type: application/octet-stream' --data-binary @"$F/big.bin")
+    left=$(ls -A "$TMP/small")
+    code2=$(up "" "$TMP/u17m" -F "file=@$TMP/src.txt;filename=$TMP/small/a.txt" -F "file=@$F/big.bin;filename=$TMP/small/b.bin")
+    left2=$(ls -A "$TMP/small")
     umount "$TMP/small"
-    check "POST /files: full disk is 507 with E2B's message" "$TMP/u17" \
-        test "$code" = 507 -a "$(cat "$TMP/u17")" = '{"code":507,"message":"not enough disk space available"}'
+    check "POST /files: full disk is 507 with E2B's message, nothing left (not even the new parent)" "$TMP/u17" \
+        test "$code" = 507 -a "$(cat "$TMP/u17")" = '{"code":507,"message":"not enough disk space available"}' -a -z "$left"
+    check "POST /files multipart: full disk is 507, no part of the upload is kept" "$TMP/u17m" \
+        test "$code2" = 507 -a -z "$left2"
 else
     ok "POST /files: full disk is 507 # SKIP cannot mount a small tmpfs"
 fi
+
+# ---------------------------------------------------------------- POST /files streaming
+# Uploads are streamed to disk as they arrive: memory stays flat whatever the size,
+# a refused or broken upload is never stored, and the connection stays usable.
+no_temp() { [ -z "$(find "$1" -name '.cube-upload-*' 2>/dev/null)" ]; }
+# A 256 MiB chunked upload (curl -T - sends Transfer-Encoding: chunked), hashed on the way.
+head -c $((256 << 20)) /dev/urandom | tee >(sha256sum | cut -d' ' -f1 >"$TMP/big.sha") |
+    curl -s -o "$TMP/s1" -w '%{http_code}' -H "$TK" -H 'Content-Type: application/octet-stream' \
+        -X POST -T - "$B/files?path=$(enc "$F/stream/big256.bin")" >"$TMP/s1.code"
+for _ in $(seq 50); do [ -s "$TMP/big.sha" ] && break; sleep 0.1; done
+check "POST /files: 256 MiB chunked upload written intact (sha256)" "$TMP/s1" \
+    test "$(cat "$TMP/s1.code")" = 200 -a "$(sha256sum <"$F/stream/big256.bin" | cut -d' ' -f1)" = "$(cat "$TMP/big.sha")"
+rm -f "$F/stream/big256.bin"
+# A big upload with a wrong token: 401, nothing written, and its body never stored.
+code=$(head -c $((256 << 20)) /dev/zero | curl -s -o "$TMP/s2" -w '%{http_code}' -H 'X-Access-Token: wrong' \
+    -H 'Content-Type: application/octet-stream' -X POST -T - "$B/files?path=$(enc "$F/stream/nope/x.bin")")
+check "POST /files: wrong token on a 256 MiB upload is 401 and writes nothing" "$TMP/s2" \
+    test "$code" = 401 -a ! -e "$F/stream/nope"
+# ASan's shadow memory makes RSS meaningless in SAN=1 builds.
+if [ "${SAN:-0}" != 1 ]; then
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$ENVD_PID/status")
+    check "POST /files: envd peak RSS stays small through 256 MiB uploads (VmHWM $hwm kB < 32 MiB)" /dev/null \
+        test "$hwm" -lt 32768
+fi
+# Several large parts in one multipart body, sent chunked.
+for i in 1 2 3; do head -c $((3 << 20)) /dev/urandom >"$TMP/part$i.bin"; done
+code=$(up "" "$TMP/s3" -H 'Transfer-Encoding: chunked' -F "file=@$TMP/part1.bin;filename=$F/stream/m/1.bin" \
+    -F "skip=@$TMP/part2.bin" -F "file=@$TMP/part2.bin;filename=$F/stream/m/2.bin" -F "file=@$TMP/part3.bin;filename=$F/stream/m/3.bin")
+check "POST /files multipart, chunked: three 3 MiB parts written intact, other fields ignored" "$TMP/s3" \
+    sh -c "[ $code = 200 ] && cmp -s '$TMP/part1.bin' '$F/stream/m/1.bin' && cmp -s '$TMP/part2.bin' '$F/stream/m/2.bin' && cmp -s '$TMP/part3.bin' '$F/stream/m/3.bin' && [ \$(ls -A '$F/stream/m' | wc -l) = 3 ]"
+# A gzip-encoded multipart body (the whole body compressed).
+# mp_body FILE TARGET: a one-part multipart body (boundary XyZ) on stdout.
+mp_body() {
+    python3 - "$1" "$2" <<'EOF'
+import sys
+data = open(sys.argv[1], 'rb').read()
+sys.stdout.buffer.write(b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="' +
+                        sys.argv[2].encode() + b'"\r\n\r\n' + data + b'\r\n--XyZ--\r\n')
+EOF
+}
+mp_body "$TMP/part1.bin" "$F/stream/gz/one.bin" >"$TMP/mp.body"
+code=$(gzip -c "$TMP/mp.body" | up "" "$TMP/s4" -H 'Content-Type: multipart/form-data; boundary=XyZ' \
+    -H 'Content-Encoding: gzip' --data-binary @-)
+check "POST /files multipart + gzip: inflated and parsed as one stream" "$TMP/s4" \
+    sh -c "[ $code = 200 ] && cmp -s '$TMP/part1.bin' '$F/stream/gz/one.bin'"
+# A multipart body cut before its closing delimiter: 400, and the parts before it are
+# not kept either.
+mp_body "$TMP/part1.bin" "$F/stream/cut/one.bin" | head -c -8 >"$TMP/mp.cut"
+code=$(up "" "$TMP/s5" -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary @"$TMP/mp.cut")
+check "POST /files multipart without its closing delimiter is 400 and keeps nothing" "$TMP/s5" \
+    test "$code" = 400 -a ! -e "$F/stream/cut"
+# Clients that wait for 100 Continue (curl does above 1 MiB) get it at once.
+curl -s -v -o "$TMP/s6" -H "$TK" -F "file=@$TMP/part1.bin" "$B/files?path=$(enc "$F/stream/cont.bin")" 2>"$TMP/s6.v"
+check "POST /files: Expect: 100-continue is answered, then the upload completes" "$TMP/s6.v" \
+    sh -c "grep -q '< HTTP/1.1 100 Continue' '$TMP/s6.v' && cmp -s '$TMP/part1.bin' '$F/stream/cont.bin'"
+# A client that vanishes mid-body: no file, no temporary file, no new parent left.
+python3 - "$PORT" "$(enc "$F/stream/abort/sub/x.bin")" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'POST /files?path=' + sys.argv[2].encode() + b' HTTP/1.1\r\nHost: x\r\n'
+          b'X-Access-Token: tok123\r\nContent-Type: application/octet-stream\r\n'
+          b'Content-Length: 104857600\r\n\r\n' + b'a' * (4 << 20))
+time.sleep(0.5)
+s.close()
+EOF
+sleep 0.3
+code=$(curl -s -o /dev/null -w '%{http_code}' "$B/health")
+check "POST /files: an upload cut off mid-body leaves no file, temp file or new directory" /dev/null \
+    sh -c "[ $code = 204 ] && [ ! -e '$F/stream/abort' ] && [ -z \"\$(find '$F' -name '.cube-upload-*')\" ]"
+# Keep-alive: requests after an upload (accepted, refused, failed mid-body) on the same
+# connection, and an upload pipelined with the next request.
+python3 - "$PORT" "$F/stream/ka" >"$TMP/s7" 2>&1 <<'EOF'
+import http.client, socket, sys, urllib.parse
+port, d = int(sys.argv[1]), sys.argv[2]
+q = lambda p: urllib.parse.quote(p, safe='')
+c = http.client.HTTPConnection('127.0.0.1', port)
+c.connect()
+sock = c.sock
+def req(method, url, body=None, headers={}):
+    h = {'X-Access-Token': 'tok123', **headers}
+    c.request(method, url, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    assert c.sock is sock and not r.will_close, 'connection not kept'
+    return r.status, data
+st, _ = req('POST', '/files?path=' + q(d + '/a.bin'), b'x' * 3000000, {'Content-Type': 'application/octet-stream'})
+assert st == 200, st
+assert req('GET', '/health')[0] == 204
+assert req('GET', '/files?path=' + q(d + '/a.bin'))[1] == b'x' * 3000000
+st, _ = req('POST', '/files?path=' + q(d + '/b.bin'), b'y' * 2000000,
+            {'Content-Type': 'application/octet-stream', 'X-Access-Token': 'bad'})
+assert st == 401, st
+assert req('GET', '/health')[0] == 204
+st, body = req('POST', '/files?path=' + q(d + '/c.bin'), b'not gzip' * 100000,
+               {'Content-Type': 'application/octet-stream', 'Content-Encoding': 'gzip'})
+assert st == 400, (st, body)
+assert req('GET', '/health')[0] == 204
+c.close()
+s = socket.create_connection(('127.0.0.1', port))
+s.sendall(('POST /files?path=' + q(d + '/p.bin') + ' HTTP/1.1\r\nHost: x\r\nX-Access-Token: tok123\r\n'
+           'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n'
+           '5\r\nhello\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n').encode())
+got = b''
+s.settimeout(5)
+while got.count(b'HTTP/1.1 ') < 2 or not got.endswith(b'\r\n\r\n'):
+    more = s.recv(65536)
+    if not more:
+        break
+    got += more
+first, second = got.split(b'HTTP/1.1 ')[1:3]
+assert first.startswith(b'200') and b'"name":"p.bin"' in first, got
+assert second.startswith(b'204'), got
+assert open(d + '/p.bin', 'rb').read() == b'hello'
+print('ok')
+EOF
+check "POST /files: keep-alive after uploads (done, 401, failed) and a pipelined request" "$TMP/s7" \
+    test "$(tail -1 "$TMP/s7")" = ok
+check "POST /files: no temporary file left anywhere" /dev/null no_temp "$F"
 
 # ---------------------------------------------------------------- filesystem.Filesystem
 FS=$B/filesystem.Filesystem
