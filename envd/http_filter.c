@@ -70,6 +70,7 @@ struct conn {
     int lf_pending; /* the head's last LF is parsed once more as the body starts */
     int write_failed;
     int in_value; /* the last header callback was a value */
+    int maybe;    /* -1 unknown, else whether the target may be /files */
     struct evbuffer *head;
     struct http_head h;
     struct upload *up;
@@ -124,7 +125,21 @@ static int on_message_begin(http_parser *p)
 
     head_clear(&c->h);
     c->in_value = 0;
+    c->maybe = -1;
     return 0;
+}
+
+/* Once the target is known: can it be /files? Heads of other requests (most
+ * of them Connect calls, POSTs too) are then not kept. Conservative: only a
+ * target that plainly names another path is ruled out. */
+static int maybe_upload(struct conn *c)
+{
+    const char *u = c->h.url;
+
+    if (c->maybe < 0)
+        c->maybe = u && (u[0] != '/' || (strncmp(u, "/files", 6) == 0 &&
+                                         (u[6] == '\0' || u[6] == '?' || u[6] == '#')));
+    return c->maybe;
 }
 
 static int on_url(http_parser *p, const char *at, size_t n)
@@ -140,7 +155,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct conn *c = p->data;
     struct http_head *h = &c->h;
 
-    if (p->method != HTTP_POST)
+    if (p->method != HTTP_POST || !maybe_upload(c))
         return 0;
     if (h->nheaders == 0 || c->in_value) {
         char **nn = realloc(h->names, (size_t)(h->nheaders + 1) * sizeof(char *));
@@ -246,7 +261,7 @@ static int is_upload(struct conn *c)
     const char *path;
     int yes;
 
-    if (c->p.method != HTTP_POST || !c->h.url)
+    if (c->p.method != HTTP_POST || !maybe_upload(c))
         return 0;
     uri = evhttp_uri_parse_with_flags(c->h.url, EVHTTP_URI_NONCONFORMANT);
     if (!uri)
