@@ -20,7 +20,7 @@ start_echo() {
     local code
     sb_sh "$1" "$2" user "cd /tmp && echo $(base64 -w0 "$HERE/ws_echo.py") | base64 -d >ws_echo.py &&
         (setsid nohup python3 ws_echo.py $PORT >ws.log 2>&1 &) && echo started" >/dev/null
-    for _ in $(seq 100); do
+    for _ in $(seq 200); do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $PORT-$1.$E2B_DOMAIN" \
             ${3:+-H "e2b-traffic-access-token: $3"} "$E2B_SANDBOX_URL/")
         [ "$code" = 400 ] && return 0 # the echo server refuses a plain GET: it listens
@@ -50,6 +50,7 @@ check "the close handshake completes" has '.close' "$out"
 
 out=$(python3 "$HERE/ws_client.py" "$GW" "ignored.example" --header "E2b-Sandbox-Id: $id" \
     --header "E2b-Sandbox-Port: $PORT")
+echo "# header routing: $out"
 check "header routing upgrades too" has '.status == 101 and .text_echo and .close' "$out"
 
 # A kill cuts an open connection at once: the client sees the socket close.
@@ -75,7 +76,7 @@ except OSError:
     print("closed %.0f" % ((time.time() - t) * 1000))
 PY
 cut=$!
-for _ in $(seq 50); do grep -q upgraded "/tmp/.cube_ws_cut.$$" && break; sleep 0.1; done
+for _ in $(seq 150); do grep -q upgraded "/tmp/.cube_ws_cut.$$" && break; sleep 0.1; done
 api DELETE "/sandboxes/$id"
 check "kill" [ "$HTTP_CODE" = 204 ]
 wait "$cut"
@@ -94,11 +95,13 @@ check "create a private-traffic sandbox" [ "$HTTP_CODE" = 201 ]
 check "the echo server listens in it" start_echo "$pid" "$ptok" "$traffic"
 
 out=$(client "$PORT-$pid.$E2B_DOMAIN")
+echo "# no token: $out"
 check "the upgrade without the traffic token is refused with the 403 JSON" \
     has ".status == 403 and (.body | fromjson | .code == 403 and .sandboxId == \"$pid\" and (.message | test(\"e2b-traffic-access-token\")))" "$out"
 out=$(client "$PORT-$pid.$E2B_DOMAIN" --header "e2b-traffic-access-token: ${traffic%?}0")
 check "a wrong token is refused too" has '.status == 403' "$out"
 out=$(client "$PORT-$pid.$E2B_DOMAIN" --header "e2b-traffic-access-token: $traffic" --idle 2)
+echo "# with the token: $out"
 check "with e2b-traffic-access-token the upgrade works and echoes" \
     has '.status == 101 and .accept_ok and .text_echo and .binary_100000 and .after_idle and .close' "$out"
 api DELETE "/sandboxes/$pid"
