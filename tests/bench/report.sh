@@ -158,11 +158,13 @@ cat <<'MD'
   paravirtualized VM: the top kernel symbol of every process is `pvm_irq_enable`, so
   each of the ~200 syscalls of a preparation costs several times what it does on bare
   metal; bubblewrap's 24 ms for one `echo` on this host is the same effect.
-- **Density**: per sandbox 0.74 MiB PSS and 1.19 MiB in its cgroup; the host figure
-  (2.1 MiB) adds the loop device, ext4 mount and veth each sandbox holds on the host.
-  Beyond about 1,500 sandboxes the host's mount table holds as many layer mounts, every
-  clone into a new mount namespace copies it, and some envd starts exceed the worker's
-  10 s timeout; those creates fail with that error and leave nothing behind.
+- **Density**: the host figure adds what each sandbox holds outside its cgroup: its
+  network namespace and veth pair, loop device and ext4 superblock, cgroups in each v1
+  hierarchy, and the kernel side of its processes (stacks, page tables). Every sandbox
+  runs cube-init, cube-envd and cube-ci. Earlier runs lost sandboxes past about 1,000:
+  the kernel's ARP table (shared by all network namespaces, 1,024 entries by default)
+  overflowed, and connects to new sandboxes failed; both veth ends now carry static
+  neighbour entries, and writable layers are no longer mounted on the host.
 MD
 
 # The profile belongs to the page whenever a latency or throughput target is missed.

@@ -91,16 +91,22 @@ curl -s -o /dev/null --unix-socket "$CUBE_RUN/worker.sock" -X DELETE "http://wor
 t1=$(date +%s%3N)
 gone_ms=-1
 bad=0
+last_stale=-1 # start of the last request (ms after the kill) not yet told "not found"
 for _ in $(seq 200); do
+    ts=$(date +%s%3N)
     routed 49983 "$k" /health
     [ "$R_CODE" = 204 ] && bad=1
     if echo "$R_BODY" | jq -e '.message == "The sandbox was not found"' >/dev/null 2>&1; then
         gone_ms=$(($(date +%s%3N) - t1))
         break
     fi
+    last_stale=$((ts - t1))
 done
-echo "# route gone ${gone_ms} ms after the worker's kill returned (kill took $((t1 - t0)) ms)"
+echo "# route gone ${gone_ms} ms after the worker's kill returned (kill took $((t1 - t0)) ms; last stale request started at ${last_stale} ms)"
 check "no request reached the killed sandbox" [ "$bad" = 0 ]
-check "its cached route is gone within the TTL (<= 100 ms + one request)" \
-    [ "$gone_ms" -ge 0 -a "$gone_ms" -le 150 ]
+# What the cache promises is about when a request starts, not how long the requests
+# in between took on a loaded host: none started after the TTL (100 ms, plus 20 ms of
+# clock granularity) may still use the dead route.
+check "its cached route is gone within the TTL (no request started after 100 ms used it)" \
+    [ "$gone_ms" -ge 0 -a "$last_stale" -le 120 ]
 finish
