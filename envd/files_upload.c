@@ -40,6 +40,8 @@ struct upfile {
     char *dest; /* what the rename replaces: path, or a symlink's target */
     char *tmp;  /* temporary file; NULL when writing in place */
     int fd;
+    dev_t dev; /* the temporary file's inode */
+    ino_t ino;
 };
 
 struct upload {
@@ -201,7 +203,7 @@ static int open_target(struct upload *u, const char *path, struct upload_result 
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     } else {
         slash = strrchr(f->dest, '/');
-        if (asprintf(&f->tmp, "%.*s/.cube-upload-XXXXXX",
+        if (asprintf(&f->tmp, "%.*s/" FILES_UPLOAD_TMP_PREFIX "XXXXXX",
                      (int)(slash ? slash - f->dest : 0), f->dest) < 0) {
             f->tmp = NULL;
             return set_error(r, 500, "out of memory");
@@ -215,6 +217,10 @@ static int open_target(struct upload *u, const char *path, struct upload_result 
     if (fd < 0)
         return sys_error(r, path, errno);
     f->fd = fd;
+    if (fstat(fd, &st) == 0) {
+        f->dev = st.st_dev;
+        f->ino = st.st_ino;
+    }
     if (!in_place &&
         (fchown(fd, u->fr.user.uid, u->fr.user.gid) != 0 || fchmod(fd, mode) != 0))
         return sys_error(r, path, errno);
@@ -436,6 +442,24 @@ fail:
     return NULL;
 }
 
+/* A file renamed into place was written under another name: watchers of its
+ * directory (WatchDir, or any inotify user) have seen it appear but not be
+ * written, where E2B's in-place write shows a write. Truncating it to its own
+ * size is a real modification (IN_MODIFY) under its final name. The inode is
+ * checked so that a file put there meanwhile by someone else is left alone. */
+static void announce_write(const struct upfile *f)
+{
+    int fd = open(f->dest, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino &&
+        ftruncate(fd, st.st_size) != 0)
+        log_debug("upload: %s: %s", f->dest, strerror(errno));
+    close(fd);
+}
+
 /* The upload EntryInfo: {"path","name","type":"file"[,"metadata"]}. */
 static json_t *upload_entry(const char *path, json_t *meta)
 {
@@ -485,6 +509,7 @@ void upload_finish(struct upload *u, struct upload_result *r)
             }
             free(f->tmp);
             f->tmp = NULL;
+            announce_write(f);
         }
         json_array_append_new(out, upload_entry(f->path, u->meta));
     }

@@ -15,6 +15,10 @@
 
 struct upload;
 
+/* Name prefix of the temporary files uploads write (beside their targets);
+ * WatchDir does not report them. */
+#define FILES_UPLOAD_TMP_PREFIX ".cube-upload-"
+
 /* An answer: 200 with the entry array, or {"code","message"} with an error. */
 struct upload_result {
     int status;

@@ -13,6 +13,8 @@
  *   IN_DELETE, IN_DELETE_SELF   -> EVENT_TYPE_REMOVE
  *   IN_MOVED_FROM, IN_MOVE_SELF -> EVENT_TYPE_RENAME
  *   IN_ATTRIB                   -> EVENT_TYPE_CHMOD
+ * Uploads' temporary files (files_upload.h) are not reported: an uploaded file
+ * shows up when renamed into place, and then is written (as with E2B).
  *
  * The core hands each event to its owner's callback. WatchDir writes them
  * to the stream as they come; the polled watchers (fs_watcher.c) queue them.
@@ -26,6 +28,7 @@
 #include "cube_log.h"
 #include "envd_env.h"
 #include "envd_path.h"
+#include "files_upload.h"
 #include "fs_rpc.h"
 
 #include <dirent.h>
@@ -180,6 +183,10 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         if (!d)
+            continue;
+        /* An upload's temporary file: its target shows up when renamed. */
+        if (ie->len && strncmp(ie->name, FILES_UPLOAD_TMP_PREFIX,
+                               sizeof(FILES_UPLOAD_TMP_PREFIX) - 1) == 0)
             continue;
         if (ie->mask & IN_IGNORED) {
             /* The directory is gone: forget it (swap-remove). */

@@ -219,6 +219,17 @@ static struct evbuffer *to_evhttp(struct conn *c)
     return bufferevent_get_input(c->bev);
 }
 
+/* The peer cannot take more: evhttp is told (later in this loop turn), and
+ * closes the connection. */
+static void fail_writes(struct conn *c)
+{
+    if (c->write_failed)
+        return;
+    c->write_failed = 1;
+    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING,
+                              BEV_TRIG_DEFER_CALLBACKS);
+}
+
 /* Queue an upload's answer and hand evhttp its bodyless stand-in. */
 static void stand_in(struct conn *c, struct upload_result *r, int close)
 {
@@ -310,7 +321,7 @@ static void head_complete(struct conn *c)
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
         send(bufferevent_getfd(c->under), "HTTP/1.1 100 Continue\r\n\r\n", 25,
              MSG_NOSIGNAL) < 0)
-        c->write_failed = 1; /* the reply will find out */
+        fail_writes(c);
 }
 
 static void message_complete(struct conn *c)
@@ -342,7 +353,10 @@ static void body_broken(struct conn *c)
         c->up = NULL;
         stand_in(c, &r, 1);
     } else {
+        /* Already answered: nothing can follow on this connection. */
         json_decref(r.body);
+        bufferevent_trigger_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING,
+                                  BEV_TRIG_DEFER_CALLBACKS);
     }
     c->st = F_DEAD;
 }
@@ -554,10 +568,8 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src,
                 return BEV_NEED_MORE;
         }
         /* The peer is gone, or a file being sent shrank (sendfile hit its
-         * end): tell evhttp, which closes the connection. */
-        c->write_failed = 1;
-        bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING,
-                                  BEV_TRIG_DEFER_CALLBACKS);
+         * end). */
+        fail_writes(c);
     }
     if (c->write_failed) {
         evbuffer_drain(src, evbuffer_get_length(src));

@@ -483,6 +483,25 @@ print('ok')
 EOF
 check "POST /files: keep-alive after uploads (done, 401, failed) and a pipelined request" "$TMP/s7" \
     test "$(tail -1 "$TMP/s7")" = ok
+# A chunked upload whose framing breaks mid-body: 400, then the connection closes.
+python3 - "$PORT" "$(enc "$F/stream/broken/x.bin")" >"$TMP/s8" 2>&1 <<'EOF'
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.settimeout(5)
+s.sendall(b'POST /files?path=' + sys.argv[2].encode() + b' HTTP/1.1\r\nHost: x\r\n'
+          b'X-Access-Token: tok123\r\nContent-Type: application/octet-stream\r\n'
+          b'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nGET /health HTTP/1.1\r\n\r\n')
+got = b''
+while True:
+    more = s.recv(65536)
+    if not more:
+        break
+    got += more
+assert got.startswith(b'HTTP/1.1 400') and got.count(b'HTTP/1.1') == 1, got
+print('ok')
+EOF
+check "POST /files: a chunked body with broken framing is 400 and ends the connection, nothing kept" "$TMP/s8" \
+    test "$(tail -1 "$TMP/s8")" = ok -a ! -e "$F/stream/broken"
 check "POST /files: no temporary file left anywhere" /dev/null no_temp "$F"
 
 # ---------------------------------------------------------------- filesystem.Filesystem
@@ -595,6 +614,8 @@ printf x >"$W/sub/f.txt"
 chmod 600 "$W/sub/f.txt"
 rm "$W/sub/f.txt"
 printf y >"$W/old/z"
+printf 'uploaded' | curl -s -o /dev/null -H "$TK" -H 'Content-Type: application/octet-stream' \
+    --data-binary @- "$B/files?path=$(enc "$W/sub/up.txt")"
 wait "$WPID"
 check "WatchDir: start event first" "$TMP/w1" sh -c "head -c 17 '$TMP/w1' | tail -c 12 | grep -qF '{\"start\":{}}'"
 check "WatchDir: create with entry for a new subdirectory" "$TMP/w1" \
@@ -602,6 +623,8 @@ check "WatchDir: create with entry for a new subdirectory" "$TMP/w1" \
 check "WatchDir: events inside a new subdirectory (recursive)" "$TMP/w1" \
     sh -c "grep -aqF '\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_WRITE\"' '$TMP/w1' && grep -aqF '\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_CHMOD\"' '$TMP/w1' && grep -aqF '{\"name\":\"sub/f.txt\",\"type\":\"EVENT_TYPE_REMOVE\"}' '$TMP/w1'"
 check "WatchDir: events in an existing subdirectory" "$TMP/w1" has "$TMP/w1" '"name":"old/z","type":"EVENT_TYPE_CREATE"'
+check "WatchDir: an upload shows as create and write of its target, its temporary file unseen" "$TMP/w1" \
+    sh -c "grep -aqF '\"name\":\"sub/up.txt\",\"type\":\"EVENT_TYPE_CREATE\"' '$TMP/w1' && grep -aqF '\"name\":\"sub/up.txt\",\"type\":\"EVENT_TYPE_WRITE\"' '$TMP/w1' && ! grep -aq 'cube-upload' '$TMP/w1'"
 check "WatchDir: ends at Connect-Timeout-Ms" "$TMP/w1" has "$TMP/w1" '"deadline_exceeded"'
 watch "{\"path\":\"$W/nope\"}" "$TMP/w2"
 check "WatchDir: missing directory is not_found" "$TMP/w2" has "$TMP/w2" '"code":"not_found"'

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
 import { Sandbox, FileNotFoundError } from 'e2b';
 
 let sbx;
@@ -46,6 +47,46 @@ test('several files in one call, parents created', async () => {
   assert.equal(infos.length, 2);
   assert.equal(await sbx.files.read('/0/multi_test_file0.txt'), 'zero');
   assert.equal(await sbx.files.read('/home/user/multi/dir/file1.txt'), 'one');
+});
+
+test('large files: 128 MiB streamed up and down (sha256), three 8 MiB files in one multipart write, gzip', async () => {
+  // A ReadableStream goes up as a chunked octet-stream body, generated as it is sent.
+  const total = 128 << 20;
+  const up = createHash('sha256');
+  let sent = 0;
+  const source = new ReadableStream({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      const b = randomBytes(1 << 20);
+      up.update(b);
+      sent += b.length;
+      controller.enqueue(b);
+    },
+  });
+  const info = await sbx.files.write('big/stream.bin', source);
+  assert.equal(info.path, '/home/user/big/stream.bin');
+  const down = createHash('sha256');
+  let got = 0;
+  for await (const c of await sbx.files.read('big/stream.bin', { format: 'stream' })) {
+    down.update(c);
+    got += c.length;
+  }
+  assert.equal(got, total);
+  assert.equal(down.digest('hex'), up.digest('hex'));
+
+  const parts = [0, 1, 2].map(() => randomBytes(8 << 20));
+  const infos = await sbx.files.write(parts.map((data, i) => ({ path: `big/part${i}.bin`, data })));
+  assert.deepEqual(infos.map((e) => e.name), ['part0.bin', 'part1.bin', 'part2.bin']);
+  for (const [i, data] of parts.entries()) {
+    const back = await sbx.files.read(`big/part${i}.bin`, { format: 'bytes' });
+    assert.ok(Buffer.from(back).equals(data), `part ${i} differs`);
+  }
+
+  const text = 'streamed and compressed\n'.repeat(1 << 20);
+  await sbx.files.write('big/gz.txt', text, { gzip: true });
+  assert.equal((await sbx.commands.run('wc -c < big/gz.txt; ls -A big | grep -c cube-upload || true')).stdout,
+    `${text.length}\n0\n`);
+  await sbx.files.remove('big');
 });
 
 test('list, exists, makeDir, rename, remove', async () => {
