@@ -94,8 +94,25 @@ static int has_ext4_magic(int fd)
 /* Run mkfs on image_fd's file and wait for it. A caller that ignores SIGCHLD (the
  * spawners do, so the kernel reaps sandbox inits) loses every child's exit status to
  * auto-reaping; then the superblock mkfs should have written is the verdict. */
-static int run_mkfs(char *const argv[], int image_fd, char *err, int errlen)
+static int run_mkfs(char *image, char *pct, int image_fd, char *err, int errlen)
 {
+    /* No journal: the layer does not outlive its sandbox, so crash consistency buys
+     * nothing, and the journal would take part of the size. No resize inode: a layer
+     * never grows, and its reserved descriptor blocks were 1 MiB of the 1.1 MiB every
+     * copy of the golden image wrote (84 KiB without). */
+    char *argv[] = {mkfs_path,
+                    "-q",
+                    "-F",
+                    "-b",
+                    "4096",
+                    "-m",
+                    pct,
+                    "-O",
+                    "^has_journal,^resize_inode",
+                    "-E",
+                    "root_owner=0:0",
+                    image,
+                    NULL};
     struct clone_args ca;
     char out[512];
     int pipefd[2], status = 0;
@@ -280,19 +297,6 @@ static int copy_extents(int src, int dst)
 static int clone_golden(int size_mb, int fd)
 {
     char golden[4200], tmp[4300], err[256], pct[16];
-    char *argv[] = {mkfs_path,
-                    "-q",
-                    "-F",
-                    "-b",
-                    "4096",
-                    "-m",
-                    pct,
-                    "-O",
-                    "^has_journal,^resize_inode",
-                    "-E",
-                    "root_owner=0:0",
-                    tmp,
-                    NULL};
     int gfd, rc;
 
     if (!golden_dir[0] || snprintf(golden, sizeof(golden), "%s/.layer-v2-%dM.golden",
@@ -310,7 +314,7 @@ static int clone_golden(int size_mb, int fd)
         gfd = image_create(tmp, (long long)size_mb << 20, err, sizeof(err));
         if (gfd < 0)
             return -1;
-        if (run_mkfs(argv, gfd, err, sizeof(err)) < 0 || rename(tmp, golden) < 0) {
+        if (run_mkfs(tmp, pct, gfd, err, sizeof(err)) < 0 || rename(tmp, golden) < 0) {
             log_warn("writable layer: cannot make %s: %s", golden, err);
             close(gfd);
             unlink(tmp);
@@ -331,19 +335,6 @@ static int clone_golden(int size_mb, int fd)
 static int apply(const char *dir, int size_mb, char *err, int errlen)
 {
     char image[4096], dev[32], pct[16], lost[4096 + 16];
-    char *argv[] = {mkfs_path,
-                    "-q",
-                    "-F",
-                    "-b",
-                    "4096",
-                    "-m",
-                    pct,
-                    "-O",
-                    "^has_journal,^resize_inode",
-                    "-E",
-                    "root_owner=0:0",
-                    image,
-                    NULL};
     long long bytes = (long long)size_mb << 20;
     int fd, loop;
 
@@ -357,12 +348,9 @@ static int apply(const char *dir, int size_mb, char *err, int errlen)
     fd = image_create(image, bytes, err, errlen);
     if (fd < 0)
         return -1;
-    /* No journal: the layer does not outlive its sandbox, so crash consistency buys
-     * nothing, and the journal would take part of the size. No resize inode: a layer
-     * never grows, and its reserved descriptor blocks were 1 MiB of the 1.1 MiB every
-     * copy of the golden image wrote (84 KiB without). A copy of a formatted
-     * empty image of this size is what mkfs would write, for a fraction of the cost. */
-    if (clone_golden(size_mb, fd) < 0 && run_mkfs(argv, fd, err, errlen) < 0) {
+    /* A copy of a formatted empty image of this size is what mkfs would write, for a
+     * fraction of the cost. */
+    if (clone_golden(size_mb, fd) < 0 && run_mkfs(image, pct, fd, err, errlen) < 0) {
         close(fd);
         return -1;
     }
