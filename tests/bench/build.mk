@@ -23,3 +23,6 @@ BINS += $(POOL_BENCH_BIN)
 $(POOL_BENCH_BIN): $(BUILD)/obj/tests/bench/pool_bench.o $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $(filter %.o,$^) $(COMMON_LIB) -ljansson
+
+# resume-bench: the worker's own pause/resume time (its rules are in their own file).
+-include tests/bench/resume_bench.mk

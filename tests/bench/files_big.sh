@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Large file transfer through envd's /files: upload and download of one big file
 # (1 GiB by default) through the gateway and straight to the sandbox's address,
-# with cube-envd's peak resident memory (VmHWM) after each transfer. One JSON line
-# per measurement on stdout, e.g.
+# with the peak resident memory (VmHWM) of cube-envd and of the gateway's nginx
+# workers before and after each transfer (flat memory: neither holds the file).
+# One JSON line per transfer on stdout, in make bench's results.jsonl style, e.g.
 #
-#   {"bench":"files_big","op":"upload","via":"gateway","bytes":1073741824,
-#    "seconds":1.9,"mb_per_s":565.1,"status":200,"envd_hwm_kib":3320}
+#   {"system":"cube","mode":"files-big","op":"upload","via":"gateway",
+#    "bytes":1073741824,"seconds":1.9,"mb_per_s":565.1,"status":200,"complete":true,
+#    "envd_hwm_kib_before":2900,"envd_hwm_kib":3320,"gw_hwm_kib_before":9100,
+#    "gw_hwm_kib":9100}
 #
 # Needs the running stack (make run; .cube/env). Creates one sandbox of the base
 # template and deletes it at the end; the data is random, made once in a host
@@ -29,8 +32,11 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--mb N] [--rounds N] [--template ALIAS] [--via gateway|direct|both]" >&2; exit 2 ;;
     esac
 done
+for n in "$MB" "$ROUNDS"; do
+    case $n in '' | *[!0-9]* | 0) echo "--mb and --rounds take a positive whole number, not '$n'" >&2; exit 2 ;; esac
+done
 
-# shellcheck disable=SC1091
+# shellcheck disable=SC1090,SC1091
 . "${CUBE_ENV:-$ROOT/.cube/env}" || { echo "no .cube/env: start the stack (make run)" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$ROOT/deploy/lib.sh"
@@ -48,20 +54,55 @@ trap cleanup EXIT
 api POST /v2/sandboxes -d "{\"templateID\":\"$TEMPLATE\",\"timeout\":900}"
 SB=$(echo "$HTTP_BODY" | jq -r '.sandboxID // empty')
 TOKEN=$(echo "$HTTP_BODY" | jq -r '.envdAccessToken // empty')
-[ "$HTTP_CODE" = 201 ] && [ -n "$SB" ] || { echo "create failed: $HTTP_CODE $HTTP_BODY" >&2; exit 1; }
+if [ "$HTTP_CODE" != 201 ] || [ -z "$SB" ]; then
+    echo "create failed: $HTTP_CODE $HTTP_BODY" >&2
+    exit 1
+fi
 info=$(worker_get "/sandboxes/$SB")
 ADDR=$(echo "$info" | jq -r .address)
 INIT_PID=$(echo "$info" | jq -r .pid)
+# find_envd: the cube-envd among the descendants of the sandbox's pid (the worker's
+# view; envd may sit below cube-init).
+find_envd() {
+    local todo=("$INIT_PID") p t kids
+    while [ ${#todo[@]} -gt 0 ]; do
+        p=${todo[0]} todo=("${todo[@]:1}")
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cube-envd ] && { echo "$p"; return; }
+        for t in /proc/"$p"/task/*/children; do
+            # the file has no trailing newline: read fails at its end but fills kids
+            kids=()
+            read -ra kids 2>/dev/null <"$t"
+            todo+=("${kids[@]}")
+        done
+    done
+}
 ENVD_PID=""
 for _ in $(seq 50); do
-    for c in $(cat "/proc/$INIT_PID/task/$INIT_PID/children" 2>/dev/null); do
-        [ "$(cat "/proc/$c/comm" 2>/dev/null)" = cube-envd ] && ENVD_PID=$c
-    done
+    ENVD_PID=$(find_envd)
     [ -n "$ENVD_PID" ] && break
     sleep 0.1
 done
 
-hwm() { awk '/^VmHWM/ {print $2}' "/proc/$ENVD_PID/status" 2>/dev/null || echo null; }
+[ -n "$ENVD_PID" ] || echo "files_big: cube-envd of $SB not found: no envd memory figures" >&2
+# hwm PID...: summed VmHWM (KiB) of the processes, null when one cannot be read.
+hwm() {
+    local p v sum=0
+    [ $# -gt 0 ] || { echo null; return; }
+    for p in "$@"; do
+        v=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        [ -n "$v" ] || { echo null; return; }
+        sum=$((sum + v))
+    done
+    echo "$sum"
+}
+envd_hwm() { if [ -n "$ENVD_PID" ]; then hwm "$ENVD_PID"; else echo null; fi; }
+# The gateway's nginx workers: the master's children.
+gw_hwm() {
+    local m kids=()
+    m=$(cat "$CUBE_RUN/nginx.pid" 2>/dev/null) &&
+        read -ra kids 2>/dev/null <"/proc/$m/task/$m/children"
+    hwm "${kids[@]}"
+}
 SRC=$TMPD/src.bin
 head -c $((MB << 20)) /dev/urandom >"$SRC"
 BYTES=$((MB << 20))
@@ -70,7 +111,7 @@ QUERY="path=$(jq -rn --arg p "$TARGET" '$p|@uri')&username=user"
 
 # xfer OP VIA: one transfer; prints its JSON line.
 xfer() {
-    local op=$1 via=$2 url args out
+    local op=$1 via=$2 url args out e0 g0
     if [ "$via" = gateway ]; then
         url=$E2B_SANDBOX_URL
         args=(-H "E2b-Sandbox-Id: $SB" -H 'E2b-Sandbox-Port: 49983')
@@ -79,6 +120,7 @@ xfer() {
         args=()
     fi
     [ -n "$TOKEN" ] && args+=(-H "X-Access-Token: $TOKEN")
+    e0=$(envd_hwm) g0=$(gw_hwm)
     if [ "$op" = upload ]; then
         # Replacing a file needs room for both until the rename: remove it first.
         curl -s --max-time 60 -o /dev/null "${args[@]}" -X POST "$url/filesystem.Filesystem/Remove" \
@@ -92,10 +134,12 @@ xfer() {
     fi
     read -r code secs size <<<"$out"
     jq -nc --arg op "$op" --arg via "$via" --argjson bytes "${size:-0}" --argjson s "${secs:-0}" \
-        --argjson code "${code:-0}" --argjson hwm "$(hwm)" --argjson want "$BYTES" \
-        '{bench:"files_big",op:$op,via:$via,bytes:$bytes,seconds:$s,
+        --argjson code "${code:-0}" --argjson want "$BYTES" \
+        --argjson e0 "$e0" --argjson e1 "$(envd_hwm)" --argjson g0 "$g0" --argjson g1 "$(gw_hwm)" \
+        '{system:"cube",mode:"files-big",op:$op,via:$via,bytes:$bytes,seconds:$s,
           mb_per_s:(if $s > 0 then ($bytes / $s / 1e6 * 10 | round / 10) else null end),
-          status:$code,complete:($bytes == $want),envd_hwm_kib:$hwm}'
+          status:$code,complete:($bytes == $want),envd_hwm_kib_before:$e0,envd_hwm_kib:$e1,
+          gw_hwm_kib_before:$g0,gw_hwm_kib:$g1}'
 }
 
 case $VIA in

@@ -22,6 +22,41 @@ wp50=$(q 'select(.mode=="pool") | .warm.p50_ms') wp99=$(q 'select(.mode=="pool")
 refill=$(q 'select(.mode=="pool") | .refill_per_s') psize=$(q 'select(.mode=="pool") | .pool_size')
 cold50=$(q 'select(.mode=="cold") | .cold.p50_ms')
 runc_ratio=$(jq -n --argjson a "$runc" --argjson b "$ced1" 'if $b > 0 then $a / $b else 0 end')
+# judge PRESENT COND: "not measured" unless PRESENT holds, else met/missed by COND.
+judge() { if [ "$(jq -n "$1")" != true ]; then echo "not measured"; else verdict "$2"; fi; }
+
+# routed_rps.sh (wrk): req/s with many connections, per-request latency on one.
+rps() { q "select(.mode==\"routed-rps\" and .target==\"$1\" and .concurrency $2) | $3"; }
+rps_c=$(q 'select(.mode=="routed-rps" and .concurrency > 1) | .concurrency')
+rps_hdr=$(rps router-header '> 1' .throughput_per_s) rps_host=$(rps router-host '> 1' .throughput_per_s)
+rps_dir=$(rps direct '> 1' .throughput_per_s)
+rps_min=$(jq -n "[$rps_hdr, $rps_host] | min")
+l1_dir=$(rps direct '== 1' .p50_ms) l1_hdr=$(rps router-header '== 1' .p50_ms)
+l1_host=$(rps router-host '== 1' .p50_ms)
+l1_ovh=$(jq -n "[$l1_hdr, $l1_host] | max - $l1_dir")
+route_ovh=$(cube route 1 '.series.routed.p50_ms - .series.direct.p50_ms')
+# resume-bench: the worker's own pause/resume; the gateway's resume (api section).
+wr50=$(q 'select(.mode=="resume-worker") | .series.resume.p50_ms')
+wr99=$(q 'select(.mode=="resume-worker") | .series.resume.p99_ms')
+gr50=$(cube resume 1 .series.resume.p50_ms)
+# files_big.sh: median MB/s per direction and path; peak memory growth over the run.
+fb() {
+    jq -s --arg op "$1" --arg via "$2" '[.[] | select(.mode=="files-big" and .op==$op and
+        .via==$via) | .mb_per_s // 0] | sort |
+        if length == 0 then 0 else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end' "$R"
+}
+fgrow() { # KEY: MiB the peak KEY rose from before the first transfer to the last; -1: unknown
+    jq -s --arg k "$1" '[.[] | select(.mode=="files-big")] |
+        if length == 0 or any(.[]; .[$k] == null or .[$k + "_before"] == null) then -1
+        else ((map(.[$k]) | max) - .[0][$k + "_before"]) / 1024 * 10 | round / 10 end' "$R"
+}
+fup_gw=$(fb upload gateway) fdown_gw=$(fb download gateway)
+fup_dir=$(fb upload direct) fdown_dir=$(fb download direct)
+fok=$(jq -s '[.[] | select(.mode=="files-big")] | length > 0 and all(.status == 200 and .complete)' "$R")
+fenvd=$(fgrow envd_hwm_kib) fgw=$(fgrow gw_hwm_kib)
+fsize=$(jq -rs '[.[] | select(.mode=="files-big") | .bytes] | (max // 0) / 1048576 |
+    if . == 0 then "1 GiB" elif . >= 1024 then "\(. / 1024 * 100 | round / 100) GiB" else "\(round) MiB" end' "$R")
+[ "$rps_c" != 0 ] || rps_c=many
 
 cat <<MD
 # Benchmarks
@@ -49,6 +84,12 @@ the peer is slower than Cube. Regenerate with \`make bench\` (\`BENCH_N\`,
 | worker-level cold create: p50 ≤ 30 ms | $(r1 "$cold50") ms | $(verdict "$cold50 > 0 and $cold50 <= 30") |
 | pool refill ≥ 200 sandboxes/s | $(r1 "$refill")/s | $(verdict "$refill >= 200") |
 | 2,000 idle sandboxes on one node | $dok of $dn answered | $(if [ "$dn" -lt 2000 ]; then echo "not measured (run with CUBE_BENCH_DENSITY=2000)"; else verdict "$dok >= 2000"; fi) |
+| ≥ 20,000 routed requests/s (wrk, $rps_c connections, small GETs) | $(r1 "$rps_hdr")/s by header, $(r1 "$rps_host")/s by host name (direct $(r1 "$rps_dir")/s) | $(judge "$rps_min > 0" "$rps_min >= 20000") |
+| routed small-request overhead ≤ 0.2 ms at p50 vs direct (one connection) | +$(r2 "$l1_ovh") ms ($(r2 "$l1_hdr") / $(r2 "$l1_host") ms routed, $(r2 "$l1_dir") ms direct) | $(judge "$l1_dir > 0" "$l1_ovh <= 0.2") |
+| worker-level resume p50 ≤ 5 ms | $(r2 "$wr50") ms (p99 $(r2 "$wr99") ms) | $(judge "$wr50 > 0" "$wr50 <= 5") |
+| $fsize upload through the gateway ≥ 500 MB/s | $(r1 "$fup_gw") MB/s (direct $(r1 "$fup_dir") MB/s) | $(judge "$fup_gw > 0" "$fok and $fup_gw >= 500") |
+| $fsize download through the gateway ≥ 500 MB/s | $(r1 "$fdown_gw") MB/s (direct $(r1 "$fdown_dir") MB/s) | $(judge "$fdown_gw > 0" "$fok and $fdown_gw >= 500") |
+| flat memory over the $fsize transfers (peak RSS grows ≤ 16 MiB) | $(if [ "$fenvd" = -1 ] || [ "$fgw" = -1 ]; then echo "—"; else echo "envd +$fenvd MiB, gateway workers +$fgw MiB"; fi) | $(judge "$fenvd >= 0 and $fgw >= 0" "$fenvd <= 16 and $fgw <= 16") |
 
 ## Warm pools (worker level, no gateway)
 
@@ -142,6 +183,69 @@ jq -r 'select(.system=="cube" and (.mode=="resume" or .mode=="route" or .mode=="
 jq -r 'select(.system=="cube" and .mode=="route") | "\nRouted request overhead: the same `GET /health` to envd through the router takes \(.series.routed.p50_ms*100|round/100) ms at p50 against \(.series.direct.p50_ms*100|round/100) ms straight to the sandbox address, \((.series.routed.p50_ms / (if .series.direct.p50_ms > 0 then .series.direct.p50_ms else 1 end))*10|round/10)× (+\((.series.routed.p50_ms - .series.direct.p50_ms)*100|round/100) ms)."' "$R"
 jq -r 'select(.system=="cube" and .mode=="resume") | "Resume is `POST /sandboxes/{id}/connect` on a paused sandbox (cgroup freezer thaw) until its answer; first-request is the first routed envd call after it."' "$R"
 jq -r 'select(.system=="cube" and .mode=="files") | "\nFile transfer through envd `/files` (\(.bytes / 1048576) MiB, octet-stream, \(.ok) rounds):\n\n| direction | p50 ms | MB/s at p50 |\n|---|---|---|\n" + ([.series | to_entries[] | "| \(.key) | \(.value.p50_ms*10|round/10) | \(.value.mb_per_s) |"] | join("\n"))' "$R"
+cat <<MD
+
+## Routed requests per second (wrk)
+
+tests/bench/routed_rps.sh: wrk on keep-alive connections doing \`GET /health\` (envd,
+204, no body) to one sandbox through the router, routed by the headers the SDK sends
+(\`E2b-Sandbox-Id\`, \`E2b-Sandbox-Port\`) and by preview host name, and straight to the
+sandbox's address; first with many connections (throughput), then with one connection,
+one request at a time (latency). wrk runs on the same two cores as everything else.
+
+| route | connections | requests | errors | req/s | p50 | p99 | max | req/s / direct |
+|---|---|---|---|---|---|---|---|---|
+MD
+jq -rs '[.[] | select(.mode=="routed-rps")] |
+  (map(select(.target=="direct") | {key: (.concurrency|tostring), value: .throughput_per_s}) | from_entries) as $d |
+  sort_by(-.concurrency)[] |
+  "| \(.target) | \(.concurrency) | \(.count) | \(.errors) | \(.throughput_per_s|floor) | \(.p50_ms*1000|round/1000) | \(.p99_ms*1000|round/1000) | \(.max_ms*100|round/100) | \(if ($d[.concurrency|tostring] // 0) > 0 then (.throughput_per_s / $d[.concurrency|tostring] * 100 | round / 100) else "-" end) |"' "$R"
+cat <<MD
+
+$(if [ "$(jq -n "$l1_dir > 0")" = true ]; then
+    echo "Router overhead per small request, one connection: +$(r2 "$(jq -n "$l1_hdr - $l1_dir")") ms by header, +$(r2 "$(jq -n "$l1_host - $l1_dir")") ms by host name over $(r2 "$l1_dir") ms direct (p50; target ≤ 0.2 ms); cube-bench's own client (section above) sees +$(r2 "$route_ovh") ms."
+else echo "Not measured in this run (BENCH_ONLY without routed)."; fi)
+
+## Worker pause / resume (resume-bench, no gateway)
+
+tests/bench/resume_bench.c: cycles of \`POST /sandboxes/{id}/pause\` and \`/resume\` on
+the worker's control socket, one connection each, timed from the first byte sent to
+the last byte of the answer; envd in the sandbox must answer after the last resume.
+Pause freezes the sandbox's cgroup, resume thaws it.
+
+| step | n | min | avg | p50 | p95 | p99 | max |
+|---|---|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode=="resume-worker") | .series | to_entries[] | "| \(.key) | \(.value.n) | \(.value.min_ms*100|round/100) | \(.value.avg_ms*100|round/100) | \(.value.p50_ms*100|round/100) | \(.value.p95_ms*100|round/100) | \(.value.p99_ms*100|round/100) | \(.value.max_ms*100|round/100) |"' "$R"
+cat <<MD
+
+$(if [ "$(jq -n "$wr50 > 0")" = true ]; then
+    echo "$(q 'select(.mode=="resume-worker") | .errors') errors in $(q 'select(.mode=="resume-worker") | .count') cycles. $(if [ "$(jq -n "$gr50 > 0")" = true ]; then echo "Through the gateway (\`POST /sandboxes/{id}/connect\`, section above) a resume takes $(r2 "$gr50") ms at p50, $(r1 "$(jq -n "$gr50 / $wr50")")× the worker's own $(r2 "$wr50") ms."; fi)"
+else echo "Not measured in this run (BENCH_ONLY without resume)."; fi)
+
+## Big files (files_big.sh)
+
+tests/bench/files_big.sh: $fsize of random data uploaded (\`POST /files\`, octet-stream,
+streamed by curl) and downloaded to /dev/null, through the gateway and straight to the
+sandbox's address. Memory: peak resident set (VmHWM) of the sandbox's cube-envd and,
+summed, of the gateway's nginx workers, read before and after each transfer.
+
+| transfer | via | rounds | MB/s (median) | min | max | all complete, 200 | envd peak after, MiB | gateway workers' peak after, MiB | median / direct |
+|---|---|---|---|---|---|---|---|---|---|
+MD
+jq -rs '[.[] | select(.mode=="files-big")] | group_by(.op + " " + .via) |
+  map({op: .[0].op, via: .[0].via, n: length, ok: all(.status == 200 and .complete),
+       m: (map(.mb_per_s // 0) | sort), e: (map(.envd_hwm_kib // 0) | max), g: (map(.gw_hwm_kib // 0) | max)} |
+      .med = ((.m[(.n - 1) / 2 | floor] + .m[.n / 2 | floor]) / 2)) |
+  (map(select(.via=="direct") | {key: .op, value: .med}) | from_entries) as $d |
+  sort_by(.op != "upload", .via != "gateway")[] |
+  "| \(.op) | \(.via) | \(.n) | \(.med*10|round/10) | \(.m[0]) | \(.m[-1]) | \(if .ok then "yes" else "no" end) | \(.e/1024*10|round/10) | \(.g/1024*10|round/10) | \(if ($d[.op] // 0) > 0 then (.med / $d[.op] * 100 | round / 100) else "-" end) |"' "$R"
+cat <<MD
+
+$(if [ "$fenvd" != -1 ]; then
+    echo "Over all $(jq -s '[.[] | select(.mode=="files-big")] | length' "$R") transfers the envd peak rose by $fenvd MiB and the gateway workers' by $fgw MiB (target: flat, ≤ 16 MiB)."
+else echo "Not measured in this run (BENCH_ONLY without files, or the processes were not found)."; fi)
+MD
 cat <<'MD'
 
 ## Reading the misses

@@ -129,6 +129,7 @@ static int answer_address(const char *answer, char *out, size_t cap)
     return 0;
 }
 
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): qsort's comparator */
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
