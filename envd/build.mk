@@ -8,7 +8,7 @@ ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/http_filter.c envd/envd_env.
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
              envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/fs_watcher.c envd/daemon_opts.c \
-             envd/http_reason.c envd/envd_hash.c
+             envd/http_reason.c envd/envd_hash.c envd/envd_chan.c
 ENVD_OBJS := $(ENVD_SRCS:%.c=$(BUILD)/obj/%.o)
 # Linked statically, libc aside: envd and cube-ci run in every sandbox, whose template
 # then needs none of these packages, and a static PIE copy of only what is used keeps

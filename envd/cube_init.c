@@ -1,7 +1,7 @@
 /* cube-init: PID 1 of every sandbox.
  *
- *   cube-init [--ci CI-PATH [--ci-arg ARG]...] [--] [ENVD-PATH [ARGS...]]
- *                                          (default: /.cube/bin/cube-envd)
+ *   cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]...] [--]
+ *             [ENVD-PATH [ARGS...]]         (default: /.cube/bin/cube-envd)
  *
  * It does four things and nothing else:
  *   1. starts envd (in a session of its own) and restarts it if it dies, with
@@ -13,7 +13,12 @@
  *      orphans of the sandbox; unreaped they would pile up as zombies);
  *   3. on SIGTERM/SIGINT: forwards the signal to envd, sends SIGTERM to every
  *      process, waits up to 3 s for them to exit, SIGKILLs the rest and exits;
- *   4. forwards SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to envd.
+ *   4. forwards SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 to envd;
+ *   5. with --channel-fd N (the worker channel, common/cube_chan.h): gives it to the
+ *      first envd it starts, as fd 3 with "--channel-fd 3" appended to envd's
+ *      arguments, and closes its own copy right after that fork. Until then it is
+ *      close-on-exec, so no other process (cube-ci, anything envd starts) ever has
+ *      it; a restarted envd runs without it (the worker sees the channel close).
  *
  * All signals stay blocked and are taken synchronously with sigtimedwait(2), so
  * there are no handlers and no races between them and the main loop. PID 1
@@ -23,6 +28,7 @@
  * itself a child subreaper and, at shutdown, signals only its own descendants
  * (found in /proc) instead of kill(-1), which would hit the whole host. */
 #include <ctype.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -36,6 +42,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cube_chan.h"
 
 #define DEFAULT_ENVD "/.cube/bin/cube-envd"
 #define DEFAULT_CI "/.cube/bin/cube-ci"
@@ -60,6 +68,7 @@ static struct child envd = {"envd", NULL, 0, 0, -1, BACKOFF_MIN_MS};
 static struct child ci = {"cube-ci", NULL, 0, 0, -1, BACKOFF_MIN_MS};
 static long long shutdown_deadline_ms = -1;
 static int killed_all;
+static int chan_fd = -1; /* the worker channel until envd has it */
 
 static long long now_ms(void)
 {
@@ -78,6 +87,30 @@ static void say(const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     fprintf(stderr, "cube-init[%d]: %s\n", (int)getpid(), buf);
+}
+
+/* In envd's child: the channel as fd CUBE_CHAN_FD, inherited across exec, and exec with
+ * "--channel-fd 3" appended. Returns only if exec failed. */
+static void exec_with_channel(char **argv)
+{
+    char *av[64];
+    int n = 0;
+
+    while (argv[n] && n < 61) {
+        av[n] = argv[n];
+        n++;
+    }
+    if (argv[n]) {
+        errno = E2BIG;
+        return;
+    }
+    av[n++] = "--channel-fd";
+    av[n++] = CUBE_CHAN_FD_ARG;
+    av[n] = NULL;
+    if (chan_fd != CUBE_CHAN_FD ? dup2(chan_fd, CUBE_CHAN_FD) < 0
+                                : fcntl(chan_fd, F_SETFD, 0) < 0)
+        return;
+    execv(av[0], av);
 }
 
 static void start_child(struct child *c)
@@ -103,12 +136,19 @@ static void start_child(struct child *c)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
-        execv(c->argv[0], c->argv);
+        if (c == &envd && chan_fd >= 0)
+            exec_with_channel(c->argv);
+        else
+            execv(c->argv[0], c->argv);
         fprintf(stderr, "cube-init: exec %s: %s\n", c->argv[0], strerror(errno));
         _exit(127);
     }
     c->pid = pid;
     c->started_ms = now_ms();
+    if (c == &envd && chan_fd >= 0) {
+        close(chan_fd); /* envd has it now; nobody else ever will */
+        chan_fd = -1;
+    }
     say("started %s (pid %d)", c->argv[0], (int)pid);
 }
 
@@ -256,8 +296,8 @@ static void begin_shutdown(int sig)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: cube-init [--ci CI-PATH [--ci-arg ARG]...] [--] [ENVD-PATH "
-            "[ARGS...]]\n"
+            "usage: cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]...] [--] "
+            "[ENVD-PATH [ARGS...]]\n"
             "  (default envd %s; with it, %s is started too when present)\n",
             DEFAULT_ENVD, DEFAULT_CI);
 }
@@ -272,11 +312,24 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
-    while (i + 1 < argc && (!strcmp(argv[i], "--ci") || !strcmp(argv[i], "--ci-arg"))) {
-        if (!strcmp(argv[i], "--ci"))
+    while (i + 1 < argc && (!strcmp(argv[i], "--ci") || !strcmp(argv[i], "--ci-arg") ||
+                            !strcmp(argv[i], "--channel-fd"))) {
+        if (!strcmp(argv[i], "--channel-fd")) {
+            char *end;
+            long v = strtol(argv[i + 1], &end, 10);
+
+            /* Close-on-exec at once: nothing but envd may inherit it. */
+            if (end == argv[i + 1] || *end || v < 3 || v > 1024 ||
+                fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
+                say("--channel-fd %s: not an open descriptor >= 3", argv[i + 1]);
+                return 2;
+            }
+            chan_fd = (int)v;
+        } else if (!strcmp(argv[i], "--ci")) {
             ci_argv[0] = argv[i + 1];
-        else if (nci < MAX_CI_ARGS)
+        } else if (nci < MAX_CI_ARGS) {
             ci_argv[1 + nci++] = argv[i + 1];
+        }
         i += 2;
     }
     if (i < argc && !strcmp(argv[i], "--"))

@@ -5,6 +5,7 @@
 #include "connect_rpc.h"
 #include "cube_hash.h"
 #include "cube_log.h"
+#include "envd_chan.h"
 #include "envd_env.h"
 #include "envd_metrics.h"
 #include "files_download.h"
@@ -175,6 +176,8 @@ static void route(struct evhttp_request *req, void *arg)
     int is_get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
 
     (void)arg;
+    /* The worker's init, if it is queued, comes first (envd_chan.h). */
+    envd_chan_poll();
     if (!path || !*path)
         path = "/";
     log_debug("%s %s",
@@ -253,6 +256,14 @@ static void route(struct evhttp_request *req, void *arg)
     envd_reply_error(req, 404, "not found");
 }
 
+/* Every connection: the worker's init, if it is queued, before anything is read from
+ * it (envd_chan.h); then the filter. */
+static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
+{
+    envd_chan_poll();
+    return http_filter_bev(base, arg);
+}
+
 int envd_http_start(struct event_base *base, const char *host, int port)
 {
     http = evhttp_new(base);
@@ -267,7 +278,7 @@ int envd_http_start(struct event_base *base, const char *host, int port)
      * bodies to disk itself (http_filter.h). evhttp buffers the other bodies
      * whole before dispatch: bound them (RPC messages are refused above
      * CONNECT_MAX_MESSAGE once read), and headers too. */
-    evhttp_set_bevcb(http, http_filter_bev, NULL);
+    evhttp_set_bevcb(http, new_conn_bev, NULL);
     evhttp_set_max_body_size(http, ENVD_MAX_BODY);
     evhttp_set_max_headers_size(http, (ev_ssize_t)64 * 1024);
     evhttp_set_gencb(http, route, NULL);

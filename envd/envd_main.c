@@ -1,11 +1,15 @@
 /* cube-envd: the in-sandbox agent speaking E2B's envd protocol (REST + Connect
  * RPC) on one HTTP/1.1 listener. Started and restarted by cube-init (PID 1).
- * Ready as soon as GET /health answers 204; the worker then POSTs /init.
+ * Ready as soon as GET /health answers 204. In a sandbox the worker learns that and
+ * sends the init over the channel cube-init passes in (--channel-fd, envd_chan.h);
+ * without one (tests, a restarted envd) it POSTs /init.
  *
  *   cube-envd [--listen HOST:PORT] [--log-level debug|info|warn|error]
+ *             [--channel-fd N]
  */
 #include "cube_log.h"
 #include "daemon_opts.h"
+#include "envd_chan.h"
 #include "envd_env.h"
 #include "envd_http.h"
 #include "fs_watcher.h"
@@ -25,10 +29,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL]\n"
+    fprintf(f, "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL] "
+               "[--channel-fd N]\n"
                "  --listen HOST:PORT   address to serve on (default " DEFAULT_LISTEN
                "; [v6addr]:port for IPv6)\n"
                "  --log-level LEVEL    debug, info (default), warn or error\n"
+               "  --channel-fd N       the worker channel (cube-init passes it)\n"
                "  --version            print the envd protocol version\n");
 }
 
@@ -52,6 +58,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"log-level", required_argument, NULL, 'L'},
+        {"channel-fd", required_argument, NULL, 'C'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -61,9 +68,11 @@ int main(int argc, char **argv)
     struct event *ev_chld, *ev_term, *ev_int;
     struct event_base *base;
     char host[256];
-    int port, c, rc = 0;
+    int port, c, rc = 0, chan = -1;
+    char *end;
+    long v;
 
-    while ((c = getopt_long(argc, argv, "l:L:Vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:L:C:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             listen = optarg;
@@ -73,6 +82,14 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
             }
+            break;
+        case 'C':
+            v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < 3 || v > 1024) {
+                fprintf(stderr, "cube-envd: --channel-fd wants a descriptor >= 3\n");
+                return 2;
+            }
+            chan = (int)v;
             break;
         case 'V':
             printf("%s\n", ENVD_VERSION);
@@ -99,10 +116,14 @@ int main(int argc, char **argv)
     envd_env_init();
 
     base = event_base_new();
-    if (!base) {
+    /* Two priorities: the worker channel (0) before everything else (1, the default
+     * for events made from now on); envd_chan.h says why. */
+    if (!base || event_base_priority_init(base, 2) < 0) {
         log_error("cannot create the event loop");
         return 1;
     }
+    if (chan >= 0 && envd_chan_open(base, chan) < 0)
+        return 1;
     proc_table_init(base);
     ev_chld = evsignal_new(base, SIGCHLD, on_sigchld, NULL);
     ev_term = evsignal_new(base, SIGTERM, on_stop, base);
@@ -115,11 +136,13 @@ int main(int argc, char **argv)
     if (envd_http_start(base, host, port) != 0) {
         rc = 1;
     } else {
+        envd_chan_ready();
         event_base_dispatch(base);
     }
 
     /* Processes are left running: on shutdown cube-init signals them all. */
     envd_http_stop();
+    envd_chan_close();
     fs_watchers_free_all();
     proc_table_shutdown();
     event_free(ev_chld);

@@ -10,8 +10,8 @@
  *   C: become uid/gid 0 of its userns, unshare(NEWCGROUP) (now rooted at its own
  *      cgroup), mounts + pivot_root, hostname; wait for "N"
  *   P: cfg->wired() (netns + veth) in parallel with C's mounts, send "N"
- *   C: child_harden (masks, caps, seccomp), stdio, exec cube-init -> sync fd closes
- *      (CLOEXEC) -> P sees EOF
+ *   C: child_harden (masks, caps, seccomp), stdio, the worker channel as fd 3,
+ *      exec cube-init -> sync fd closes (CLOEXEC) -> P sees EOF
  *   C on any error: sends "E<message>" and exits; P kills and reaps it.
  *
  * The caller (a spawner process, spawner.h) is single-threaded, so running ordinary
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "cube_chan.h"
 #include "cube_log.h"
 #include "seccomp_profile.h"
 #include "util.h"
@@ -114,7 +115,8 @@ static int child_harden(char *err, int errlen)
     uint64_t keep = caps_sandbox_mask();
 
     if (ns_mounts_mask(err, errlen) < 0 || caps_limit_bounding(keep, err, errlen) < 0 ||
-        seccomp_profile_load(err, errlen) < 0 || caps_limit_process(keep, err, errlen) < 0)
+        seccomp_profile_load(err, errlen) < 0 ||
+        caps_limit_process(keep, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -163,6 +165,11 @@ static void __attribute__((noreturn)) child_main(const struct ns_spawn_cfg *cfg,
     if (cfg->console_fd >= 0 &&
         (dup2(cfg->console_fd, 1) < 0 || dup2(cfg->console_fd, 2) < 0))
         child_fail(sync, "console: %s", strerror(errno));
+    /* The one descriptor init inherits besides stdio (dup2 clears close-on-exec). */
+    if (cfg->chan_fd >= 0 &&
+        (cfg->chan_fd == CUBE_CHAN_FD ? fcntl(CUBE_CHAN_FD, F_SETFD, 0)
+                                      : dup2(cfg->chan_fd, CUBE_CHAN_FD)) < 0)
+        child_fail(sync, "channel fd: %s", strerror(errno));
     child_reset_signals();
     execve(cfg->init_path, cfg->init_argv, (char *const *)sandbox_env);
     child_fail(sync, "exec %s: %s", cfg->init_path, strerror(errno));

@@ -14,6 +14,7 @@ struct ns_spawn_cfg {
     struct ns_mount_cfg mnt;
     unsigned uid_shift; /* host uid/gid of in-sandbox 0 */
     int console_fd;     /* becomes init's stdout/stderr */
+    int chan_fd;        /* becomes init's fd CUBE_CHAN_FD (cube_chan.h); -1: none */
     const char *init_path;
     char *const *init_argv;
     /* Parent-side steps, run while the child waits on the sync socket:

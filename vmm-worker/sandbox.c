@@ -30,6 +30,9 @@
 #define RETRY_AFTER_FAILURES 3 /* consecutive failed prepares before backing off */
 #define RETRY_MIN_MS 100       /* pool refill backoff after failed prepares ... */
 #define RETRY_MAX_MS 5000      /* ... doubling up to this */
+/* Claim steps timed for the debug log: start, "creating" saved, limits, egress policy,
+ * hostname, init sent, "running" saved. */
+#define CLAIM_STEPS 7
 
 struct pool;
 
@@ -40,19 +43,20 @@ struct sandbox {
     int pidfd;             /* -1 until the spawner delivered it */
     struct event *exit_ev; /* pidfd readable = init exited */
     struct event *kill_timer;
-    struct envd_probe *probe;
-    struct pool *pool; /* while being prepared for, or waiting in, a pool */
-    int pool_ready;    /* in pool->ready (else, with pool set: being prepared) */
-    int in_table;      /* handed out: in w->sandboxes, has an API id */
-    int warm;          /* taken from a ready pool (for logs) */
+    struct envd_probe *probe; /* POST /init of a re-adopted pooled sandbox */
+    struct envd_chan *chan;   /* envd channel, from spawn until claimed */
+    struct pool *pool;        /* while being prepared for, or waiting in, a pool */
+    int pool_ready;           /* in pool->ready (else, with pool set: being prepared) */
+    int in_table;             /* handed out: in w->sandboxes, has an API id */
+    int warm;                 /* taken from a ready pool (for logs) */
     struct evhttp_request *create_http; /* pending POST reply */
     struct event *client_ev;            /* EV_CLOSED on that request's connection */
     char fail_msg[256];                 /* why a pending create failed */
     struct evhttp_request *del_http[MAX_PENDING_DELETES];
     int n_del;
-    int64_t t0;           /* monotonic ms at create start, for latency logs */
-    int64_t claim_us[2];  /* claim started, /init sent (µs, for debug logs) */
-    struct sandbox *next; /* w->sandboxes, or its pool's ready list */
+    int64_t t0;                    /* monotonic ms at create start, for latency logs */
+    int64_t claim_us[CLAIM_STEPS]; /* when each claim step ended (µs, debug logs) */
+    struct sandbox *next;          /* w->sandboxes, or its pool's ready list */
     struct sandbox *all_next;
 };
 
@@ -468,6 +472,7 @@ static void free_sandbox(struct sandbox *sb)
     if (sb->kill_timer)
         event_free(sb->kill_timer);
     envd_probe_cancel(sb->probe);
+    envd_chan_free(sb->chan);
     if (sb->pidfd >= 0)
         close(sb->pidfd);
     free(sb);
@@ -482,18 +487,11 @@ static int watch_exit(struct sandbox *sb)
     return 0;
 }
 
-static void on_warm(int ok, const char *err, void *ctx)
+/* envd is up: the sandbox joins its pool (or goes to the oldest waiting create). */
+static void prepared(struct sandbox *sb)
 {
-    struct sandbox *sb = ctx;
     struct pool *p = sb->pool;
 
-    sb->probe = NULL;
-    if (!ok) {
-        log_error("sandbox %s: %s", sb->rec.inst, err);
-        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
-        kill_sandbox(sb);
-        return;
-    }
     sb->rec.state = SB_POOLED;
     if (state_save(sb->dir, &sb->rec) < 0) {
         snprintf(sb->fail_msg, sizeof(sb->fail_msg), "save state: %s", strerror(errno));
@@ -508,7 +506,25 @@ static void on_warm(int ok, const char *err, void *ctx)
     pool_offer(sb->w, p, sb);
 }
 
-static void on_spawned(const struct prep_result *res, int pidfd, void *ctx)
+static void on_chan(enum envd_chan_event ev, const char *err, void *ctx)
+{
+    struct sandbox *sb = ctx;
+
+    if (ev == ENVD_CHAN_READY) {
+        prepared(sb);
+        return;
+    }
+    envd_chan_free(sb->chan);
+    sb->chan = NULL;
+    if (sb->pool_ready)
+        log_warn("pooled sandbox %s: %s; replacing it", sb->rec.inst, err);
+    else
+        log_error("sandbox %s: %s", sb->rec.inst, err);
+    snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
+    kill_sandbox(sb);
+}
+
+static void on_spawned(const struct prep_result *res, int pidfd, int chanfd, void *ctx)
 {
     struct sandbox *sb = ctx;
     struct worker *w = sb->w;
@@ -518,6 +534,8 @@ static void on_spawned(const struct prep_result *res, int pidfd, void *ctx)
         /* The spawner removed whatever it had made. */
         if (pidfd >= 0)
             close(pidfd);
+        if (chanfd >= 0)
+            close(chanfd);
         pool_detach(sb);
         slots_release(&w->slots, sb->rec.slot);
         all_remove(w, sb);
@@ -528,15 +546,18 @@ static void on_spawned(const struct prep_result *res, int pidfd, void *ctx)
     sb->pidfd = pidfd;
     sb->rec.pid = res->pid;
     sb->rec.start_time = res->start_time;
-    if (watch_exit(sb) < 0) {
-        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "cannot watch sandbox init");
+    if (watch_exit(sb) < 0 || chanfd < 0) {
+        if (chanfd >= 0)
+            close(chanfd);
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg),
+                 chanfd < 0 ? "no envd channel" : "cannot watch sandbox init");
         kill_sandbox(sb);
         return;
     }
-    sb->probe = envd_probe_start(w->base, sb->rec.address, ENVD_PORT, NULL,
-                                 w->cfg.envd_timeout_ms, on_warm, sb);
-    if (!sb->probe) {
-        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "cannot start envd probe");
+    /* envd says when it listens; the same channel later carries the init. */
+    sb->chan = envd_chan_watch(w->base, chanfd, w->cfg.envd_timeout_ms, on_chan, sb);
+    if (!sb->chan) {
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "cannot watch the envd channel");
         kill_sandbox(sb);
     }
 }
@@ -658,7 +679,7 @@ int sandbox_pooled_count(struct worker *w)
 
 /* ---- the end of a sandbox --------------------------------------------------------- */
 
-static void on_released(const struct prep_result *res, int pidfd, void *ctx)
+static void on_released(const struct prep_result *res, int pidfd, int chanfd, void *ctx)
 {
     struct sandbox *sb = ctx;
     struct worker *w = sb->w;
@@ -666,6 +687,8 @@ static void on_released(const struct prep_result *res, int pidfd, void *ctx)
 
     if (pidfd >= 0)
         close(pidfd);
+    if (chanfd >= 0)
+        close(chanfd);
     if (!res || res->status < 0)
         prep_release(sb->rec.inst, sb->rec.slot, sb->dir); /* spawner died: do it here */
     slots_release(&w->slots, sb->rec.slot);
@@ -701,6 +724,8 @@ static void finalize(struct sandbox *sb)
     }
     envd_probe_cancel(sb->probe);
     sb->probe = NULL;
+    envd_chan_free(sb->chan);
+    sb->chan = NULL;
     if (sb->pidfd >= 0) {
         close(sb->pidfd);
         sb->pidfd = -1;
@@ -710,7 +735,7 @@ static void finalize(struct sandbox *sb)
     job.rec = sb->rec;
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
     if (!w->spawners || spawners_submit(w->spawners, &job, on_released, sb) < 0)
-        on_released(NULL, -1, sb);
+        on_released(NULL, -1, -1, sb);
     if (p && was_preparing)
         pool_failed(
             w, p, sb->fail_msg[0] ? sb->fail_msg : "sandbox init exited during startup");
@@ -740,6 +765,8 @@ static void kill_sandbox(struct sandbox *sb)
         return;
     envd_probe_cancel(sb->probe);
     sb->probe = NULL;
+    envd_chan_free(sb->chan);
+    sb->chan = NULL;
     /* Persist "killing" first: if the worker dies now, the next one finishes this. */
     sb->rec.state = SB_KILLING;
     if (state_save(sb->dir, &sb->rec) < 0)
@@ -792,6 +819,35 @@ void sandbox_delete(struct sandbox *sb, struct evhttp_request *http)
 
 /* ---- create: claim a prepared sandbox --------------------------------------------- */
 
+/* envd has (or, over the channel, is sure to apply before anything else) the init: the
+ * sandbox is the caller's. */
+static void claimed(struct sandbox *sb)
+{
+    sb->rec.state = SB_RUNNING;
+    if (state_save(sb->dir, &sb->rec) < 0) {
+        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "save state: %s", strerror(errno));
+        kill_sandbox(sb);
+        return;
+    }
+    node_registry_sandbox_up(sb->w->reg, &sb->rec);
+    sb->claim_us[6] = now_us();
+    if (sb->claim_us[0]) {
+        const int64_t *c = sb->claim_us;
+
+        log_debug("sandbox %s claimed in %lld us: save %lld, limits %lld, policy %lld, "
+                  "hostname %lld, init %lld, save %lld",
+                  sb->rec.id, (long long)(c[6] - c[0]), (long long)(c[1] - c[0]),
+                  (long long)(c[2] - c[1]), (long long)(c[3] - c[2]),
+                  (long long)(c[4] - c[3]), (long long)(c[5] - c[4]),
+                  (long long)(c[6] - c[5]));
+    }
+    log_info("sandbox %s running (template %s, %s, pid %d) in %lld ms (%s)", sb->rec.id,
+             sb->rec.template_id, sb->rec.address, (int)sb->rec.pid,
+             (long long)(cube_monotonic_ms() - sb->t0), sb->warm ? "warm" : "cold");
+    if (sb->create_http)
+        api_reply_json(take_create_http(sb), 201, state_api_json(&sb->rec));
+}
+
 static void on_envd_done(int ok, const char *err, void *ctx)
 {
     struct sandbox *sb = ctx;
@@ -803,28 +859,15 @@ static void on_envd_done(int ok, const char *err, void *ctx)
         kill_sandbox(sb);
         return;
     }
-    sb->rec.state = SB_RUNNING;
-    if (state_save(sb->dir, &sb->rec) < 0) {
-        snprintf(sb->fail_msg, sizeof(sb->fail_msg), "save state: %s", strerror(errno));
-        kill_sandbox(sb);
-        return;
-    }
-    node_registry_sandbox_up(sb->w->reg, &sb->rec);
-    if (sb->claim_us[0])
-        log_debug("sandbox %s claimed: %lld us of worker work, envd /init %lld us",
-                  sb->rec.id, (long long)(sb->claim_us[1] - sb->claim_us[0]),
-                  (long long)(now_us() - sb->claim_us[1]));
-    log_info("sandbox %s running (template %s, %s, pid %d) in %lld ms (%s)", sb->rec.id,
-             sb->rec.template_id, sb->rec.address, (int)sb->rec.pid,
-             (long long)(cube_monotonic_ms() - sb->t0), sb->warm ? "warm" : "cold");
-    if (sb->create_http)
-        api_reply_json(take_create_http(sb), 201, state_api_json(&sb->rec));
+    claimed(sb);
 }
 
 /* Make a pooled sandbox the one this create asked for. Everything here is cheap
- * (one state write, a hostname, maybe two cgroup knobs); the one wait is envd's /init
- * answer, which is asynchronous. The state directory keeps its instance name (the
- * cgroups are named by it too); state.json maps the id to it. */
+ * (two state writes, a hostname, maybe two cgroup knobs, one datagram to envd) and
+ * synchronous: the create is answered before this returns. Only a pooled sandbox a
+ * restarted worker re-adopted (no channel) waits for envd's POST /init answer. The
+ * state directory keeps its instance name (the cgroups are named by it too);
+ * state.json maps the id to it. */
 static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_request *http,
                   int64_t t0)
 {
@@ -833,16 +876,18 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     char err[256];
     int cpu = req->cpu ? req->cpu : sb->rec.cpu;
     int mem = req->mem_mb ? req->mem_mb : sb->rec.mem_mb;
+    struct envd_chan *chan;
     char *body;
+    int rc;
 
     sb->t0 = t0;
     sb->claim_us[0] = now_us();
     sb->create_http = http;
     snprintf(sb->rec.id, sizeof(sb->rec.id), "%s", req->sandbox_id);
     sb->rec.created_ms = cube_now_ms();
+    sb->rec.life = req->life;
     sb->rec.state = SB_CREATING;
     table_add(w, sb);
-    sb->client_ev = watch_conn(w, http, on_client_gone, sb);
     err[0] = '\0';
 
     /* "creating" first: a worker that dies from here on tears this sandbox down on
@@ -851,6 +896,7 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
         snprintf(err, sizeof(err), "save state: %s", strerror(errno));
         goto fail;
     }
+    sb->claim_us[1] = now_us();
     if (cpu != sb->rec.cpu || mem != sb->rec.mem_mb) {
         if (cgroup_set_limits(sb->rec.inst, cpu, mem, CGROUP_PIDS_MAX, err, sizeof(err)) <
             0)
@@ -858,26 +904,47 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
         sb->rec.cpu = cpu;
         sb->rec.mem_mb = mem;
     }
+    sb->claim_us[2] = now_us();
     /* Egress policy before anything of the caller's runs (and persisted with it). */
     sb->rec.net = req->net;
     if (net_policy_apply(sb->rec.slot, &sb->rec.net, err, sizeof(err)) < 0)
         goto fail;
+    sb->claim_us[3] = now_us();
     if (prep_set_hostname(sb->pidfd, sb->rec.pid, sb->rec.id, err, sizeof(err)) < 0)
         goto fail;
+    sb->claim_us[4] = now_us();
     body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
-    sb->probe = body ? envd_init_start(w->base, sb->rec.address, ENVD_PORT, body,
-                                       w->cfg.envd_timeout_ms, on_envd_done, sb)
-                     : NULL;
+    if (!body) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    create_req_free(req);
+    if (sb->chan) {
+        /* Queued before the 201 goes out, so envd has it before any request the
+         * caller sends (envd/envd_chan.h). */
+        chan = sb->chan;
+        sb->chan = NULL;
+        rc = envd_chan_send_init(chan, body, err, sizeof(err));
+        free(body);
+        if (rc < 0)
+            goto fail_logged;
+        sb->claim_us[5] = now_us();
+        claimed(sb);
+        return;
+    }
+    sb->probe = envd_init_start(w->base, sb->rec.address, ENVD_PORT, body,
+                                w->cfg.envd_timeout_ms, on_envd_done, sb);
     free(body);
     if (!sb->probe) {
         snprintf(err, sizeof(err), "cannot send /init to envd");
-        goto fail;
+        goto fail_logged;
     }
-    sb->claim_us[1] = now_us();
-    create_req_free(req);
+    sb->client_ev = watch_conn(w, http, on_client_gone, sb);
+    sb->claim_us[5] = now_us();
     return;
 fail:
     create_req_free(req);
+fail_logged:
     log_error("sandbox %s: create failed: %s", sb->rec.id, err);
     snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
     kill_sandbox(sb);

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cube_chan.h"
 #include "cube_log.h"
 #include "disk_quota.h"
 #include "net_policy.h"
@@ -118,24 +120,27 @@ static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
     return rc;
 }
 
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): outputs, named in the header */
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
-               struct prep_result *res, int *pidfd)
+               struct prep_result *res, int *pidfd, int *chanfd)
 {
     char init_path[] = "/.cube/bin/cube-init";
     char envd_path[] = "/.cube/bin/cube-envd";
-    char *init_argv[] = {init_path, envd_path, NULL};
+    char chan_opt[] = "--channel-fd", chan_arg[] = CUBE_CHAN_FD_ARG;
+    char *init_argv[] = {init_path, chan_opt, chan_arg, envd_path, NULL};
     const struct sb_record *r = &job->rec;
     struct sb_record saved = *r;
     struct spawn_ctx ctx = {job, 0, 0};
     struct ns_spawn_cfg sc;
     char path[PATH_MAX], layer[PATH_MAX];
     int64_t t0 = mono_us(), t_dirs, t_cg, t_clone, t_exec;
-    int console = -1;
+    int console = -1, chan[2] = {-1, -1};
 
     res->seq = job->seq;
     res->status = -1;
     res->err[0] = '\0';
     *pidfd = -1;
+    *chanfd = -1;
     /* state.json is written before anything outside the directory exists, so a crash
      * at any later point is cleaned up by the next worker start. */
     if (make_dirs(job->dir, r->uid_shift, r->disk_mb, res->err, sizeof(res->err)) < 0)
@@ -160,6 +165,14 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
         snprintf(res->err, sizeof(res->err), "layer path too long");
         goto fail;
     }
+    /* The worker channel (cube_chan.h): chan[0] goes to the worker, chan[1] into the
+     * sandbox as init's fd 3. Made here, in the host's network namespace, so it is not
+     * even listed in the sandbox's /proc/net/unix. */
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+        (void)snprintf(res->err, sizeof(res->err), "channel socketpair: %s",
+                       strerror(errno));
+        goto fail;
+    }
     memset(&sc, 0, sizeof(sc));
     sc.mnt.lower = job->rootfs;
     sc.mnt.sb_dir = layer;
@@ -168,6 +181,7 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     sc.mnt.resolv_conf = env->resolv_conf;
     sc.uid_shift = r->uid_shift;
     sc.console_fd = console;
+    sc.chan_fd = chan[1];
     sc.init_path = init_path;
     sc.init_argv = init_argv;
     sc.placed = spawn_placed;
@@ -179,6 +193,8 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     t_exec = mono_us();
     close(console);
     console = -1;
+    close(chan[1]); /* init has it now */
+    chan[1] = -1;
     /* The sandbox's overlay holds the layer now; the host keeps no mount of it. */
     if (disk_quota_detach(layer) < 0) {
         snprintf(res->err, sizeof(res->err), "detach layer: %s", strerror(errno));
@@ -195,6 +211,7 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
         goto fail;
     }
     res->status = 0;
+    *chanfd = chan[0];
     log_debug("sandbox %s prepared in %lld us: dirs+layer %lld, cgroups %lld, clone to "
               "placed %lld, veth %lld, mounts to exec %lld, rest %lld",
               r->inst, (long long)(mono_us() - t0), (long long)(t_dirs - t0),
@@ -210,6 +227,10 @@ fail:
     }
     if (console >= 0)
         close(console);
+    if (chan[0] >= 0)
+        close(chan[0]);
+    if (chan[1] >= 0)
+        close(chan[1]);
     log_error("sandbox %s: prepare failed: %s", r->inst, res->err);
     prep_release(r->inst, r->slot, job->dir);
     return -1;

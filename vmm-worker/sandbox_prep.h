@@ -38,16 +38,18 @@ struct prep_job {
 
 struct prep_result {
     uint64_t seq;
-    int status; /* 0 or -1 */
+    int status;   /* 0 or -1 */
+    int has_chan; /* an envd channel comes with the pidfd */
     pid_t pid;
     unsigned long long start_time;
     char err[256];
 };
 
-/* 0 with res->pid / res->start_time and *pidfd (the caller sends it on and closes
- * it), or -1 with res->err; on failure nothing of the sandbox is left. */
+/* 0 with res->pid / res->start_time, *pidfd and *chanfd (the worker's end of the
+ * envd channel, common/cube_chan.h; the caller sends both on and closes them), or -1
+ * with res->err; on failure nothing of the sandbox is left. */
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
-               struct prep_result *res, int *pidfd);
+               struct prep_result *res, int *pidfd, int *chanfd);
 
 /* Remove a sandbox's veth, cgroups, quota and directory; safe on partly made
  * sandboxes and when repeated; slot < 0 = unknown. state.json goes last so an

@@ -49,27 +49,35 @@ struct spawners {
 
 /* ---- the spawner process ---------------------------------------------------------- */
 
-static int send_result(int fd, const struct prep_result *res, int pidfd)
+/* One result, with the new init's pidfd and the channel's worker end (in that order,
+ * those that are >= 0) attached. */
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): always in this order */
+static int send_result(int fd, const struct prep_result *res, int pidfd, int chanfd)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {(void *)res, sizeof(*res)};
     struct msghdr msg;
+    int fds[2], nfds = 0;
     ssize_t n;
 
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    if (pidfd >= 0) {
+    if (pidfd >= 0)
+        fds[nfds++] = pidfd;
+    if (chanfd >= 0)
+        fds[nfds++] = chanfd;
+    if (nfds > 0) {
         struct cmsghdr *cm;
 
         memset(cbuf, 0, sizeof(cbuf));
         msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof(cbuf);
+        msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
         cm = CMSG_FIRSTHDR(&msg);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
     }
     do {
         n = sendmsg(fd, &msg, MSG_NOSIGNAL);
@@ -83,7 +91,7 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
     static struct prep_job job; /* static: ~8.5 KB, off the stack */
     struct prep_result res;
     ssize_t n;
-    int pidfd;
+    int pidfd, chanfd;
 
     /* Die with the worker; if it is already gone, do not start. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -124,11 +132,13 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
         memset(&res, 0, sizeof(res));
         res.seq = job.seq;
         pidfd = -1;
+        chanfd = -1;
         if (n != (ssize_t)sizeof(job)) {
             res.status = -1;
             snprintf(res.err, sizeof(res.err), "spawner: short job");
         } else if (job.kind == PREP_SPAWN) {
-            prep_spawn(env, &job, &res, &pidfd);
+            prep_spawn(env, &job, &res, &pidfd, &chanfd);
+            res.has_chan = chanfd >= 0;
         } else if (job.kind == PREP_RELEASE) {
             prep_release(job.rec.inst, job.rec.slot, job.dir);
             res.status = 0;
@@ -136,7 +146,7 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
             res.status = -1;
             snprintf(res.err, sizeof(res.err), "spawner: unknown job kind %u", job.kind);
         }
-        if (send_result(fd, &res, pidfd) < 0) {
+        if (send_result(fd, &res, pidfd, chanfd) < 0) {
             /* The worker is gone or the socket broke: the sandbox just made would be
              * unknown to anyone. The next worker start removes it from its state. */
             if (pidfd >= 0)
@@ -145,6 +155,8 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
         }
         if (pidfd >= 0)
             close(pidfd);
+        if (chanfd >= 0)
+            close(chanfd);
     }
 }
 
@@ -190,12 +202,17 @@ static int spawner_start(struct spawners *s, struct spawner *sp)
     return 0;
 }
 
-static void finish(struct job_entry *e, const struct prep_result *res, int pidfd)
+static void finish(struct job_entry *e, const struct prep_result *res, int pidfd,
+                   int chanfd)
 {
-    if (e->cb)
-        e->cb(res, pidfd, e->ctx);
-    else if (pidfd >= 0)
-        close(pidfd);
+    if (e->cb) {
+        e->cb(res, pidfd, chanfd, e->ctx);
+    } else {
+        if (pidfd >= 0)
+            close(pidfd);
+        if (chanfd >= 0)
+            close(chanfd);
+    }
     free(e);
 }
 
@@ -219,7 +236,7 @@ static void spawner_lost(struct spawner *sp)
         res.seq = e->job.seq;
         res.status = -1;
         snprintf(res.err, sizeof(res.err), "sandbox spawner died");
-        finish(e, &res, -1);
+        finish(e, &res, -1, -1);
     }
     sp->tail = NULL;
     sp->in_flight = 0;
@@ -227,16 +244,40 @@ static void spawner_lost(struct spawner *sp)
         dispatch(s);
 }
 
+/* The descriptors a result carried: fds[0..n-1], close-on-exec. */
+static int take_fds(struct msghdr *msg, int fds[2])
+{
+    struct cmsghdr *cm;
+    int n = 0;
+
+    for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+        size_t k;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (n < 2)
+                fds[n++] = fd;
+            else
+                close(fd);
+        }
+    }
+    return n;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct spawner *sp = arg;
     struct prep_result res;
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {&res, sizeof(res)};
     struct msghdr msg;
     struct job_entry *e;
-    struct cmsghdr *cm;
-    int pidfd;
+    int fds[2], nfds, pidfd, chanfd;
     ssize_t n;
 
     (void)what;
@@ -253,23 +294,24 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             spawner_lost(sp);
             return;
         }
-        pidfd = -1;
-        cm = CMSG_FIRSTHDR(&msg);
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-            memcpy(&pidfd, CMSG_DATA(cm), sizeof(int));
+        nfds = take_fds(&msg, fds);
         e = sp->head;
-        if (n != (ssize_t)sizeof(res) || !e || e->job.seq != res.seq) {
+        /* A spawn's result carries the pidfd, then the channel if it has one. */
+        if (n != (ssize_t)sizeof(res) || !e || e->job.seq != res.seq ||
+            (nfds > 0 && nfds != 1 + (res.has_chan != 0))) {
             log_error("spawner %d: result out of order", (int)sp->pid);
-            if (pidfd >= 0)
-                close(pidfd);
+            for (int i = 0; i < nfds; i++)
+                close(fds[i]);
             spawner_lost(sp);
             return;
         }
+        pidfd = nfds > 0 ? fds[0] : -1;
+        chanfd = nfds > 1 ? fds[1] : -1;
         sp->head = e->next;
         if (!sp->head)
             sp->tail = NULL;
         sp->in_flight--;
-        finish(e, &res, pidfd);
+        finish(e, &res, pidfd, chanfd);
     }
     dispatch(sp->owner);
 }

@@ -4,9 +4,9 @@
  *
  * Each spawner is single-threaded and talks to the worker over a SOCK_SEQPACKET
  * socketpair: one job per datagram in, one result per datagram out (with the sandbox
- * init's pidfd attached by SCM_RIGHTS), in order. Sandbox inits are the spawner's
- * children; it ignores SIGCHLD so the kernel reaps them (no zombies, which cgroup v1
- * would still count). The worker watches every sandbox through its pidfd only.
+ * init's pidfd and the envd channel attached by SCM_RIGHTS), in order. Sandbox inits are
+ * the spawner's children; it ignores SIGCHLD so the kernel reaps them (no zombies, which
+ * cgroup v1 would still count). The worker watches every sandbox through its pidfd only.
  *
  * A spawner dies with the worker (PR_SET_PDEATHSIG); a spawner that dies alone fails
  * its jobs in flight and is replaced. */
@@ -22,8 +22,10 @@
 struct spawners;
 
 /* res->status is -1 with res->err when the job failed or its spawner died; pidfd is
- * the new init's (the callee owns it) or -1. Runs from the event loop, once. */
-typedef void (*spawner_cb)(const struct prep_result *res, int pidfd, void *ctx);
+ * the new init's and chanfd the worker's end of its envd channel (common/cube_chan.h;
+ * the callee owns both), or -1. Runs from the event loop, once. */
+typedef void (*spawner_cb)(const struct prep_result *res, int pidfd, int chanfd,
+                           void *ctx);
 
 /* Fork n spawners (n >= 1). env must stay valid for the process lifetime. */
 struct spawners *spawners_new(struct event_base *base, const struct prep_env *env, int n);

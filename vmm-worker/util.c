@@ -88,6 +88,14 @@ int util_write_atomic(const char *path, const char *data, size_t len, mode_t mod
         return -1;
     }
     close(fd);
+    /* Not durable: swap the two names instead of renaming over the old file. That is as
+     * atomic for readers, and skips ext4's auto_da_alloc, which starts writeback of the
+     * new file on every rename over an existing one (0.1 ms idle, over 1 ms with the
+     * spawners writing: most of a warm claim). The old text left under tmp goes. */
+    if (!durable && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+        unlink(tmp);
+        return 0;
+    }
     if (rename(tmp, path) < 0) {
         saved = errno;
         unlink(tmp);

@@ -10,9 +10,10 @@
  * write(2) so the kernel sees the whole value at once). 0 or -1 with errno. */
 int util_write_knob(const char *path, const char *data);
 
-/* Create or replace path with data: write path.tmp, (fsync if durable), rename. Readers
- * never see a half-written file, and a crash of the process leaves either the old or the
- * new contents; durable extends that to a power cut. */
+/* Create or replace path with data: write path.tmp, (fsync if durable), rename (not
+ * durable: exchange, then unlink the old). Readers never see a half-written file, and a
+ * crash of the process leaves either the old or the new contents; durable extends that
+ * to a power cut. */
 int util_write_atomic(const char *path, const char *data, size_t len, mode_t mode,
                       int durable);
 
