@@ -246,22 +246,23 @@ $(if [ "$fenvd" != -1 ]; then
     echo "Over all $(jq -s '[.[] | select(.mode=="files-big")] | length' "$R") transfers the envd peak rose by $fenvd MiB and the gateway workers' by $fgw MiB (target: flat, ≤ 16 MiB)."
 else echo "Not measured in this run (BENCH_ONLY without files, or the processes were not found)."; fi)
 MD
-cat <<'MD'
+bwrap=$(q 'select(.system=="bwrap") | .p50_ms')
+cat <<MD
 
 ## Reading the misses
 
-- **Create** through the gateway is a warm-pool claim: 3.3 ms p50 at concurrency 1 and
-  about 6 ms at 50 concurrent, against 55 ms for a cold create at the worker. The cycle
-  targets are missed on the other two phases: `exec` of `echo ready` (the SDK's
-  `bash -l -c`, a login shell, forked by envd) and `delete`, which answers only once
-  the sandbox's writable layer is unmounted, its cgroups removed and its veth gone.
-- **Throughput and refill** are bounded by preparation: about 30 sandboxes/s from two
+- **Create** through the gateway is a warm-pool claim: $(r1 "$c1p50") ms p50 at concurrency 1
+  and $(r1 "$c50p50") ms at 50 concurrent, against $(r1 "$cold50") ms for a cold create at the worker.
+  The cycle targets are missed on the other two phases: \`exec\` of \`echo ready\` (the
+  SDK's \`bash -l -c\`, a login shell, forked by envd) and \`delete\`, which answers only
+  once the sandbox's writable layer is unmounted, its cgroups removed and its veth gone.
+- **Throughput and refill** are bounded by preparation: $(r1 "$refill") sandboxes/s from two
   spawner processes on two cores. A preparation makes the writable layer (sparse copy of
   a formatted image, loop device, mount), cgroups, the clone into seven namespaces with
   overlay and /proc, /sys, /dev set-up, and the veth, then waits for envd. The host is a
-  paravirtualized VM: the top kernel symbol of every process is `pvm_irq_enable`, so
+  paravirtualized VM: the top kernel symbol of every process is \`pvm_irq_enable\`, so
   each of the ~200 syscalls of a preparation costs several times what it does on bare
-  metal; bubblewrap's 24 ms for one `echo` on this host is the same effect.
+  metal; bubblewrap's $(r1 "$bwrap") ms for one \`echo\` on this host is the same effect.
 - **Density**: the host figure adds what each sandbox holds outside its cgroup: its
   network namespace and veth pair, loop device and ext4 superblock, cgroups in each v1
   hierarchy, and the kernel side of its processes (stacks, page tables). Every sandbox
@@ -269,6 +270,14 @@ cat <<'MD'
   the kernel's ARP table (shared by all network namespaces, 1,024 entries by default)
   overflowed, and connects to new sandboxes failed; both veth ends now carry static
   neighbour entries, and writable layers are no longer mounted on the host.
+- **Routed requests/s**: with $rps_c connections the router carries $(r2 "$(jq -n "if $rps_dir > 0 then $rps_min / $rps_dir else 0 end")")× the
+  requests/s that go straight to envd. wrk, the gateway's nginx workers and envd share
+  the same two cores here, and nginx reads, parses and writes each routed request once
+  more, on both of its sockets; on one connection the router adds $(r2 "$l1_ovh") ms per
+  request.
+- **Big files**: through the gateway at $(r2 "$(jq -n "if $fup_dir > 0 then $fup_gw / $fup_dir else 0 end")")× (upload) and $(r2 "$(jq -n "if $fdown_dir > 0 then $fdown_gw / $fdown_dir else 0 end")")× (download) the
+  direct rate: the proxy copies every byte between two sockets on the same cores as
+  curl and envd. Memory stays flat: neither envd nor the gateway holds the file.
 MD
 
 # The profile belongs to the page whenever a latency or throughput target is missed.
