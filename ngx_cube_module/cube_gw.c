@@ -457,24 +457,27 @@ out:
 }
 
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,
-                              const json_t *env_vars, const char *token, long cpu,
-                              long mem_mb, int allow_internet, const json_t *network)
+                              const char *token, long cpu, long mem_mb,
+                              const cube_create_req_t *c, long long end_at_ms)
 {
     json_t *o;
     char *s;
 
-    o = json_pack("{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s}", "sandboxID", sandbox_id,
-                  "templateID", template_id, "envVars",
-                  env_vars ? (json_t *)env_vars : json_object(), "accessToken", token,
+    o = json_pack("{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:{s:b, s:b, s:b, s:I, s:I}}",
+                  "sandboxID", sandbox_id, "templateID", template_id, "envVars",
+                  c->env_vars ? c->env_vars : json_object(), "accessToken", token,
                   "cpuCount", (json_int_t)cpu, "memoryMB", (json_int_t)mem_mb,
-                  "defaultUser", "user", "defaultWorkdir", "/home/user");
+                  "defaultUser", "user", "defaultWorkdir", "/home/user", "lifecycle",
+                  "autoPause", c->auto_pause, "autoResume", c->auto_resume,
+                  "privateTraffic", cube_network_private_traffic(c->network), "timeout",
+                  (json_int_t)c->timeout, "endAtMs", (json_int_t)end_at_ms);
     if (o == NULL)
         return NULL;
     /* The worker enforces (and validates) the egress policy. */
-    if (allow_internet >= 0)
-        json_object_set_new(o, "allow_internet_access", json_boolean(allow_internet));
-    if (network)
-        json_object_set(o, "network", (json_t *)network);
+    if (c->allow_internet >= 0)
+        json_object_set_new(o, "allow_internet_access", json_boolean(c->allow_internet));
+    if (c->network)
+        json_object_set(o, "network", c->network);
     s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;

@@ -99,11 +99,13 @@ int cube_timeout_body_parse(const char *body, size_t len, int required, long lon
 int cube_refresh_body_parse(const char *body, size_t len, long long *out, char *err,
                             size_t errlen);
 
-/* The JSON body for the worker's POST /sandboxes. Returns malloc'd text or NULL. */
+/* The JSON body for the worker's POST /sandboxes. Returns malloc'd text or NULL.
+ * "lifecycle" (auto-pause/resume, private traffic, timeout, end time) is kept by the
+ * worker with the sandbox: if Redis loses the "created" event before cube-scheduler
+ * recorded it, the rebuild still knows them (a private sandbox stays private). */
 char *cube_worker_create_body(const char *sandbox_id, const char *template_id,
-                              const json_t *env_vars, const char *token, long cpu,
-                              long mem_mb, int allow_internet,
-                              const json_t *network);
+                              const char *token, long cpu, long mem_mb,
+                              const cube_create_req_t *c, long long end_at_ms);
 
 /* ---------------------------------------------------------------- JSON documents */
 

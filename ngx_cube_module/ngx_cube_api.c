@@ -804,9 +804,9 @@ static void step_create_place(ngx_cube_op_t *op, redisReply *reply)
     }
     op->started_ms = cube_now_ms();
 
-    body = cube_worker_create_body(op->sandbox_id, op->template_id, op->create.env_vars,
-                                   op->token, op->cpu, op->mem_mb, op->create.allow_internet,
-                                   op->create.network);
+    body = cube_worker_create_body(op->sandbox_id, op->template_id, op->token, op->cpu,
+                                   op->mem_mb, &op->create,
+                                   op->started_ms + op->create.timeout * 1000);
     path = "/sandboxes";
     if (body == NULL) {
         op_undo_placement(op);

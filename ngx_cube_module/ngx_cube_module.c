@@ -163,6 +163,8 @@ static ngx_command_t ngx_cube_commands[] = {
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("cube_prometheus"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
      ngx_cube_prometheus_set, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("cube_sandbox_peer"), NGX_HTTP_UPS_CONF | NGX_CONF_NOARGS,
+     ngx_cube_sandbox_peer_set, 0, 0, NULL},
     ngx_null_command};
 
 static ngx_http_module_t ngx_cube_module_ctx = {

@@ -109,6 +109,13 @@ ngx_int_t ngx_cube_router_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_cube_router_init_process(ngx_cycle_t *cycle);
 /* 1 when the router handled r (it has route state). */
 int ngx_cube_router_routed(ngx_http_request_t *r);
+/* The sandbox address ("a.b.c.d:port") and port r was routed to; NGX_DECLINED when
+ * it has none (not routed, or answered by the router itself). */
+ngx_int_t ngx_cube_router_target(ngx_http_request_t *r, ngx_str_t *upstream,
+                                 ngx_str_t *port);
+/* ngx_cube_upstream.c: the cube_sandbox_peer balancer, $cube_sandbox_connection. */
+char *ngx_cube_sandbox_peer_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_cube_upstream_add_variables(ngx_conf_t *cf);
 /* ngx_cube_prom.c: GET /metrics of the admin server; the log-phase counter. */
 ngx_int_t ngx_cube_prom_handler(ngx_http_request_t *r);
 ngx_int_t ngx_cube_prom_log_handler(ngx_http_request_t *r);

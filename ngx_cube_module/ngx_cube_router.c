@@ -2,12 +2,14 @@
  *
  * Picks the target from `E2b-Sandbox-Id` + `E2b-Sandbox-Port` (both required) or
  * from a Host of the form `<port>-<id>.<cube_domain>`, looks the sandbox up in Redis
- * (HMGET cube:sb:<id> addr state) without blocking, and sets $cube_upstream
- * ("<addr>:<port>"), $cube_sandbox_id and $cube_sandbox_port for proxy_pass. Errors
+ * (HMGET cube:sb:<id> addr state ...) without blocking, and sets $cube_upstream
+ * ("<addr>:<port>", also what the cube_sandbox_peer balancer of ngx_cube_upstream.c
+ * connects to), $cube_sandbox_id and $cube_sandbox_port. Errors
  * are answered here, as JSON (§3.2 of the protocol notes):
  *   400 no/invalid routing information, 403 envd control path from outside,
  *   502 {"sandboxId","message":"The sandbox was not found","code":502} for unknown,
- *   killed or not running sandboxes, 503 when Redis cannot be reached.
+ *   killed or not running sandboxes, 503 when Redis cannot be reached or its live
+ *   view is being rebuilt (no node registered, or a record without the API's fields).
  *
  * Route cache: a running sandbox's route is kept in shared memory for
  * cube_route_cache_ttl (ngx_cube_shm.c), so most requests need no Redis round trip.
@@ -589,11 +591,49 @@ static void ngx_cube_route_resume(ngx_cube_route_wait_t *w)
     ngx_cube_route_try_lock(w);
 }
 
+/* A missing record proves the sandbox gone only while Redis's live view is whole:
+ * after Redis restarts empty (or is flushed) no node is registered until the workers
+ * come back and put their sandboxes back. Until then the miss is a 503 (retry), as in
+ * the API, not the not-found 502 that tells the SDK its sandbox is gone. */
+static void ngx_cube_router_view_cb(redisReply *reply, void *data)
+{
+    ngx_cube_route_wait_t *w = data;
+
+    if (!ngx_cube_route_back(w)) {
+        return;
+    }
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_cube_route_redis_down(w);
+        return;
+    }
+    if (reply->integer == 0) {
+        ngx_cube_route_answer(w, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "Service unavailable: no sandbox node is registered in the "
+                              "state store (Redis restarted and is being rebuilt); retry "
+                              "shortly");
+        return;
+    }
+    ngx_cube_route_answer(w, NGX_HTTP_BAD_GATEWAY, "The sandbox was not found");
+}
+
+static void ngx_cube_route_check_view(ngx_cube_route_wait_t *w)
+{
+    const char *argv[2] = {"SCARD", "cube:nodes"};
+    size_t lens[2] = {5, 10};
+
+    if (ngx_cube_redis_command(w->mcf, ngx_cube_router_view_cb, w, 2, argv, lens) !=
+        NGX_OK) {
+        ngx_cube_route_redis_down(w);
+        return;
+    }
+    w->inflight = 1;
+}
+
 static void ngx_cube_router_redis_cb(redisReply *reply, void *data)
 {
     ngx_cube_route_wait_t *w = data;
     const char *addr = NULL, *state = NULL, *auto_resume = NULL, *node = NULL, *refusal;
-    const char *timeout_s = NULL;
+    const char *timeout_s = NULL, *template_id = NULL;
     ngx_uint_t private_traffic = 0;
     redisReply *e;
 
@@ -604,7 +644,7 @@ static void ngx_cube_router_redis_cb(redisReply *reply, void *data)
         ngx_cube_route_redis_down(w);
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 6) {
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 7) {
         addr = reply_field(reply->element[0]);
         state = reply_field(reply->element[1]);
         auto_resume = reply_field(reply->element[2]);
@@ -612,6 +652,21 @@ static void ngx_cube_router_redis_cb(redisReply *reply, void *data)
         e = reply->element[4];
         private_traffic = e->type == REDIS_REPLY_STRING && ngx_strcmp(e->str, "1") == 0;
         timeout_s = reply_field(reply->element[5]);
+        template_id = reply_field(reply->element[6]);
+    }
+    if (addr == NULL && state == NULL) { /* no record: gone, or Redis lost it */
+        ngx_cube_route_check_view(w);
+        return;
+    }
+    if (template_id == NULL) {
+        /* Only the worker's runtime fields: Redis lost the record and cube-scheduler
+         * has not put the API's fields (traffic token, auto-resume) back yet. Routing
+         * now could skip the sandbox's traffic-token check. */
+        ngx_cube_route_answer(
+            w, NGX_HTTP_SERVICE_UNAVAILABLE,
+            "Service unavailable: the sandbox's record is being rebuilt "
+            "after a state store (Redis) restart; retry shortly");
+        return;
     }
     if (addr == NULL || *addr == '\0' || state == NULL ||
         ngx_strlen(addr) >= sizeof(w->addr)) {
@@ -657,8 +712,8 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
     u_char cached[NGX_CUBE_ROUTE_ADDR_MAX];
     size_t cached_len;
     ngx_uint_t private_traffic;
-    const char *argv[8], *refusal;
-    size_t lens[8];
+    const char *argv[9], *refusal;
+    size_t lens[9];
     u_char *key;
     int port, i;
 
@@ -761,13 +816,14 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
     argv[5] = "node";
     argv[6] = "traffic_token";
     argv[7] = "timeout_s";
-    for (i = 0; i < 8; i++) {
+    argv[8] = "template_id"; /* written with the API's fields: the record is whole */
+    for (i = 0; i < 9; i++) {
         lens[i] = ngx_strlen(argv[i]);
     }
     w->r = r;
     w->rt = rt;
     w->mcf = mcf;
-    if (ngx_cube_redis_command(mcf, ngx_cube_router_redis_cb, w, 8, argv, lens) !=
+    if (ngx_cube_redis_command(mcf, ngx_cube_router_redis_cb, w, 9, argv, lens) !=
         NGX_OK) {
         ngx_free(w);
         return ngx_cube_router_fail(
@@ -779,6 +835,19 @@ ngx_int_t ngx_cube_router_handler(ngx_http_request_t *r)
     w->cln->data = w;
     rt->phase = ROUTE_WAITING;
     return NGX_AGAIN;
+}
+
+ngx_int_t ngx_cube_router_target(ngx_http_request_t *r, ngx_str_t *upstream,
+                                 ngx_str_t *port)
+{
+    ngx_cube_route_t *rt = ngx_cube_route_get(r);
+
+    if (rt == NULL || rt->upstream.len == 0) {
+        return NGX_DECLINED;
+    }
+    *upstream = rt->upstream;
+    *port = rt->port;
+    return NGX_OK;
 }
 
 int ngx_cube_router_routed(ngx_http_request_t *r)
@@ -949,5 +1018,5 @@ ngx_int_t ngx_cube_router_add_variables(ngx_conf_t *cf)
         var->get_handler = v->get_handler;
         var->data = v->data;
     }
-    return NGX_OK;
+    return ngx_cube_upstream_add_variables(cf);
 }

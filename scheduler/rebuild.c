@@ -136,13 +136,13 @@ static int rebuild_one(MYSQL *db, redisContext *rc, const char *node, json_t *s,
 {
     const char *id = jstr(s, "sandboxID"), *tpl = jstr(s, "templateID");
     const char *state = jstr(s, "state"), *addr = jstr(s, "address");
-    char started[40], end[40], cpu[24], mem[24], now[24];
+    char started[40], end[40], cpu[24], mem[24], now[24], tmo[24];
     const char *argv[64];
     size_t lens[64];
     int argc = 0, have;
     int64_t started_ms = 0;
     struct row row;
-    json_t *live = NULL, *v;
+    json_t *live = NULL, *v, *lc = json_object_get(s, "lifecycle");
     const char *k;
     redisReply *r, *t = NULL;
 
@@ -204,6 +204,23 @@ static int rebuild_one(MYSQL *db, redisContext *rc, const char *node, json_t *s,
         KV("disk_mb", t->element[1]->str);
     if (t && t->type == REDIS_REPLY_ARRAY && t->element[2]->type == REDIS_REPLY_STRING)
         KV("envd_version", t->element[2]->str);
+    /* The worker keeps what the gateway decided at create: it stands in for the
+     * MariaDB row when the "created" event was lost with Redis. */
+    if (!have && json_is_object(lc)) {
+        json_int_t tmo_s = json_integer_value(json_object_get(lc, "timeout"));
+        json_int_t end_ms = json_integer_value(json_object_get(lc, "endAtMs"));
+
+        KV("auto_pause", json_is_true(json_object_get(lc, "autoPause")) ? "1" : "0");
+        KV("auto_resume", json_is_true(json_object_get(lc, "autoResume")) ? "1" : "0");
+        if (json_is_true(json_object_get(lc, "privateTraffic")))
+            KV("traffic_token", "1");
+        if (tmo_s > 0) {
+            (void)snprintf(tmo, sizeof(tmo), "%lld", (long long)tmo_s);
+            KV("timeout_s", tmo);
+        }
+        if (end_ms > 0) /* end_at above points at this buffer */
+            cube_rfc3339_ms(end_ms, end, sizeof(end));
+    }
     /* The create request's fields, as recorded: they override the fallbacks above. */
     if (have && row.live)
         live = json_loads(row.live, 0, NULL);

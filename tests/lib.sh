@@ -10,6 +10,9 @@ check() {
     shift
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
+# jqt ARGS...: jq -e as a quiet test, for use inside check (a ">/dev/null"
+# after check would swallow the check's own ok/not ok line).
+jqt() { jq -e "$@" >/dev/null; }
 # http METHOD PATH [curl args...]: sets HTTP_CODE and HTTP_BODY (API on E2B_API_URL).
 http() {
     local method=$1 path=$2 out

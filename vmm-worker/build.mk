@@ -31,7 +31,7 @@ UNIT_TESTS += $(WORKER_TEST_BINS)
 # The pure modules each test links against (no libevent, no system side effects).
 WORKER_TEST_DEPS_state := state slots util net_policy
 WORKER_TEST_DEPS_slots := slots
-WORKER_TEST_DEPS_create_req := create_req template util net_policy slots
+WORKER_TEST_DEPS_create_req := create_req state template util net_policy slots
 WORKER_TEST_DEPS_template := template util
 WORKER_TEST_DEPS_caps := caps
 WORKER_TEST_DEPS_seccomp := seccomp_profile

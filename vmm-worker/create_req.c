@@ -89,6 +89,10 @@ int create_req_parse(const char *body, size_t len, struct create_req *req, char 
 
     if (net_policy_parse(root, 0, &req->net, err, errlen) < 0)
         goto fail;
+    if (sb_lifecycle_from_json(json_object_get(root, "lifecycle"), &req->life) < 0)
+        ERR("lifecycle must be {autoPause, autoResume, privateTraffic: booleans, "
+            "timeout, "
+            "endAtMs: integers >= 0}");
 
     v = json_object_get(root, "accessToken");
     if (v && !json_is_null(v)) {

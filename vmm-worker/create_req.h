@@ -7,6 +7,7 @@
 
 #include "cube_id.h"
 #include "net_policy.h"
+#include "state.h"
 
 #define REQ_CPU_MAX 64
 #define REQ_MEM_MIN_MB 64
@@ -21,7 +22,8 @@ struct create_req {
     int mem_mb;         /* 0: template default */
     char default_user[33];
     char default_workdir[256];
-    struct net_policy net; /* allow_internet_access + network.allowOut/denyOut */
+    struct net_policy net;    /* allow_internet_access + network.allowOut/denyOut */
+    struct sb_lifecycle life; /* kept with the sandbox, for the gateway (state.h) */
 };
 
 /* 0 on success; -1 with a message in err (the caller answers 400). */

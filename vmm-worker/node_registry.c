@@ -32,7 +32,8 @@ struct node_registry {
     char node[32];
     char addr[300];
     char labels[256];
-    int registered; /* cube:nodes held us once: a later SADD of 1 means data loss */
+    int registered;  /* cube:nodes held us once: missing later means data loss */
+    int reconciling; /* a reconcile runs; it lists the node when done */
     int capacity;
     struct node_registry_view view;
 };
@@ -87,22 +88,34 @@ static void cmd(struct node_registry *reg, const char *what, int argc, const cha
 static void register_templates(struct node_registry *reg);
 static void reconcile(struct node_registry *reg);
 
-static void on_nodes_added(redisAsyncContext *ac, void *r, void *priv)
+/* The node is listed in cube:nodes only after its templates and sandboxes are back
+ * (reconcile ends with the SADD, on the same connection, so in order): gateways take
+ * "no node listed" as "the live view is being rebuilt, retry", and a listed node as
+ * "a missing sandbox record means the sandbox is gone". */
+static void register_node(struct node_registry *reg)
+{
+    const char *sadd[] = {"SADD", "cube:nodes", reg->node};
+
+    cmd(reg, "node SADD", 3, sadd);
+    reg->registered = 1;
+}
+
+/* Heartbeat: is the node still listed? Not listed means Redis lost its data
+ * (FLUSHALL, a restart without persistence) while we stayed connected. */
+static void on_nodes_checked(redisAsyncContext *ac, void *r, void *priv)
 {
     struct node_registry *reg = priv;
     redisReply *reply = r;
 
     (void)ac;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+    if (!reply || reply->type != REDIS_REPLY_INTEGER || reply->integer != 0 ||
+        reg->reconciling)
         return;
-    if (reply->integer == 1 && reg->registered) {
-        log_warn("redis: node %s was missing from cube:nodes (data lost?); registering "
-                 "templates and sandboxes again",
-                 reg->node);
-        register_templates(reg);
-        reconcile(reg);
-    }
-    reg->registered = 1;
+    log_warn("redis: node %s was missing from cube:nodes (data lost?); registering "
+             "templates and sandboxes again",
+             reg->node);
+    register_templates(reg);
+    reconcile(reg);
 }
 
 static void send_heartbeat(struct node_registry *reg)
@@ -123,7 +136,7 @@ static void send_heartbeat(struct node_registry *reg)
                           "labels",       reg->labels,
                           "pools",        NULL};
     const char *set[] = {"SET", alive, "1", "PX", ALIVE_TTL_MS};
-    const char *sadd[] = {"SADD", "cube:nodes", reg->node};
+    const char *ismember[] = {"SISMEMBER", "cube:nodes", reg->node};
 
     snprintf(key, sizeof(key), "cube:node:%s", reg->node);
     snprintf(alive, sizeof(alive), "cube:node:%s:alive", reg->node);
@@ -145,10 +158,8 @@ static void send_heartbeat(struct node_registry *reg)
     free(pools);
     if (!reg->draining)
         cmd(reg, "heartbeat SET", 5, set);
-    /* SADD answers 1 when the node was not listed: Redis lost its data (FLUSHALL, a
-     * restart without persistence) while we stayed connected. Register again. */
-    if (reg->ac && reg->connected)
-        redisAsyncCommandArgv(reg->ac, on_nodes_added, reg, 3, sadd, NULL);
+    if (reg->ac && reg->connected && reg->registered && !reg->reconciling)
+        redisAsyncCommandArgv(reg->ac, on_nodes_checked, reg, 3, ismember, NULL);
 }
 
 static void register_templates(struct node_registry *reg)
@@ -206,19 +217,29 @@ static void sandbox_up_cb(const struct sb_record *r, void *arg)
 void node_registry_sandbox_up(struct node_registry *reg, const struct sb_record *r)
 {
     char sb[64], set[64];
-    /* Runtime fields only; the gateway owns the API fields of the same hash. */
-    const char *hset[] = {"HSET",  sb,
-                          "id",    r->id,
-                          "node",  reg ? reg->node : "",
-                          "addr",  r->address,
-                          "state", r->state == SB_PAUSED ? "paused" : "running"};
+    /* Runtime fields; the gateway owns the API fields of the same hash (cube-scheduler
+     * restores them after a Redis loss). The traffic-token flag is repeated here so
+     * that a private sandbox is never a public one, not even in between. */
+    const char *hset[] = {"HSET",
+                          sb,
+                          "id",
+                          r->id,
+                          "node",
+                          reg ? reg->node : "",
+                          "addr",
+                          r->address,
+                          "state",
+                          r->state == SB_PAUSED ? "paused" : "running",
+                          "traffic_token",
+                          "1"};
     const char *sadd[] = {"SADD", set, r->id};
+    int n = (int)(sizeof(hset) / sizeof(hset[0]));
 
     if (!reg)
         return;
     snprintf(sb, sizeof(sb), "cube:sb:%s", r->id);
     snprintf(set, sizeof(set), "cube:node:%s:sandboxes", reg->node);
-    cmd(reg, "sandbox HSET", (int)(sizeof(hset) / sizeof(hset[0])), hset);
+    cmd(reg, "sandbox HSET", r->life.private_traffic ? n : n - 2, hset);
     cmd(reg, "sandbox SADD", 3, sadd);
 }
 
@@ -231,8 +252,9 @@ static void on_members(redisAsyncContext *ac, void *r, void *priv)
     size_t i;
 
     (void)ac;
+    reg->reconciling = 0;
     if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        return;
+        return; /* the connection went: on_connect reconciles again */
     for (i = 0; i < reply->elements; i++) {
         redisReply *e = reply->element[i];
         if (e->type == REDIS_REPLY_STRING && !reg->view.has(e->str, reg->view.ctx)) {
@@ -241,6 +263,7 @@ static void on_members(redisAsyncContext *ac, void *r, void *priv)
         }
     }
     reg->view.each_running(sandbox_up_cb, reg, reg->view.ctx);
+    register_node(reg);
 }
 
 static void reconcile(struct node_registry *reg)
@@ -249,8 +272,9 @@ static void reconcile(struct node_registry *reg)
     const char *smembers[] = {"SMEMBERS", set};
 
     snprintf(set, sizeof(set), "cube:node:%s:sandboxes", reg->node);
-    if (reg->ac && reg->connected)
-        redisAsyncCommandArgv(reg->ac, on_members, reg, 2, smembers, NULL);
+    if (reg->ac && reg->connected &&
+        redisAsyncCommandArgv(reg->ac, on_members, reg, 2, smembers, NULL) == REDIS_OK)
+        reg->reconciling = 1;
 }
 
 void node_registry_templates_changed(struct node_registry *reg)

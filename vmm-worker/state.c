@@ -43,6 +43,41 @@ static int state_from_name(const char *s, enum sb_state *out)
     return 0;
 }
 
+int sb_lifecycle_from_json(json_t *o, struct sb_lifecycle *lc)
+{
+    json_t *ap, *ar, *pt, *t, *e;
+
+    memset(lc, 0, sizeof(*lc));
+    if (!o || json_is_null(o))
+        return 0;
+    ap = json_object_get(o, "autoPause");
+    ar = json_object_get(o, "autoResume");
+    pt = json_object_get(o, "privateTraffic");
+    t = json_object_get(o, "timeout");
+    e = json_object_get(o, "endAtMs");
+    if (!json_is_object(o) || !json_is_boolean(ap) || !json_is_boolean(ar) ||
+        !json_is_boolean(pt) || !json_is_integer(t) || json_integer_value(t) < 0 ||
+        !json_is_integer(e) || json_integer_value(e) < 0)
+        return -1;
+    lc->set = 1;
+    lc->auto_pause = json_is_true(ap);
+    lc->auto_resume = json_is_true(ar);
+    lc->private_traffic = json_is_true(pt);
+    lc->timeout_s = json_integer_value(t);
+    lc->end_at_ms = json_integer_value(e);
+    return 0;
+}
+
+json_t *sb_lifecycle_to_json(const struct sb_lifecycle *lc)
+{
+    if (!lc->set)
+        return NULL;
+    return json_pack("{s:b, s:b, s:b, s:I, s:I}", "autoPause", lc->auto_pause,
+                     "autoResume", lc->auto_resume, "privateTraffic", lc->private_traffic,
+                     "timeout", (json_int_t)lc->timeout_s, "endAtMs",
+                     (json_int_t)lc->end_at_ms);
+}
+
 char *state_to_json(const struct sb_record *r)
 {
     char created[32];
@@ -65,6 +100,8 @@ char *state_to_json(const struct sb_record *r)
         return NULL;
     if (!net_policy_is_default(&r->net))
         json_object_set_new(o, "network", net_policy_to_json(&r->net));
+    if (r->life.set)
+        json_object_set_new(o, "lifecycle", sb_lifecycle_to_json(&r->life));
     s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
@@ -152,6 +189,9 @@ int state_from_json(const char *text, struct sb_record *r)
     /* A damaged policy must not silently become "allow everything". */
     if (net_policy_from_json(json_object_get(o, "network"), &r->net) < 0)
         goto out;
+    /* Records written before it have none (set = 0). */
+    if (sb_lifecycle_from_json(json_object_get(o, "lifecycle"), &r->life) < 0)
+        goto out;
     rc = 0;
 out:
     json_decref(o);
@@ -198,11 +238,15 @@ json_t *state_api_json(const struct sb_record *r)
 {
     char started[32];
 
+    json_t *o;
+
     cube_rfc3339_ms(r->created_ms, started, sizeof(started));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "sandboxID",
-                     r->id, "instance", r->inst, "templateID", r->template_id, "state",
-                     r->state == SB_RUNNING ? "running" : sb_state_name(r->state),
-                     "address", r->address, "envdPort", ENVD_PORT, "pid",
-                     (json_int_t)r->pid, "startedAt", started, "cpuCount", r->cpu,
-                     "memoryMB", r->mem_mb);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:i, s:i}", "sandboxID",
+                  r->id, "instance", r->inst, "templateID", r->template_id, "state",
+                  r->state == SB_RUNNING ? "running" : sb_state_name(r->state), "address",
+                  r->address, "envdPort", ENVD_PORT, "pid", (json_int_t)r->pid,
+                  "startedAt", started, "cpuCount", r->cpu, "memoryMB", r->mem_mb);
+    if (o && r->life.set)
+        json_object_set_new(o, "lifecycle", sb_lifecycle_to_json(&r->life));
+    return o;
 }

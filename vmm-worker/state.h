@@ -23,6 +23,22 @@ enum sb_state {
     SB_POOLED,   /* fully prepared, envd up, waiting in a warm pool for a create */
 };
 
+/* What the gateway decided at create for the sandbox's life (auto-pause/resume,
+ * private traffic, timeout, end time). The worker does not act on it; it keeps it
+ * with the sandbox so that a rebuild of Redis's live view knows it even when the
+ * "created" event never reached MariaDB (Redis died first). set = 0: not given. */
+struct sb_lifecycle {
+    int set;
+    int auto_pause, auto_resume, private_traffic;
+    int64_t timeout_s;
+    int64_t end_at_ms;
+};
+
+/* "lifecycle" object of a create body / state.json / the API form and back. Absent or
+ * null is set = 0; a malformed one is -1. */
+int sb_lifecycle_from_json(json_t *o, struct sb_lifecycle *lc);
+json_t *sb_lifecycle_to_json(const struct sb_lifecycle *lc); /* NULL when !set */
+
 struct sb_record {
     char id[CUBE_SANDBOX_ID_LEN + 1];   /* API id; the instance name while pooled */
     char inst[CUBE_SANDBOX_ID_LEN + 1]; /* instance name: names the cgroups, fixed for
@@ -41,6 +57,7 @@ struct sb_record {
     unsigned uid_shift;
     enum sb_state state;
     struct net_policy net; /* egress policy; persisted as "network" when not default */
+    struct sb_lifecycle life;
 };
 
 const char *sb_state_name(enum sb_state s);

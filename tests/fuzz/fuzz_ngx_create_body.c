@@ -15,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (int v2 = 0; v2 <= 1; v2++) {
         if (cube_create_parse((const char *)data, size, v2, &req, err, sizeof(err)) == 0) {
-            char *s = cube_worker_create_body("iabc", req.template_ref, req.env_vars, "tok", 2,
-                                              512, req.allow_internet, req.network);
+            char *s = cube_worker_create_body("iabc", req.template_ref, "tok", 2, 512, &req,
+                                              1000);
             if (s == NULL)
                 abort();
             free(s);

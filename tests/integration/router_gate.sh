@@ -27,8 +27,8 @@ api POST "/v2/sandboxes/$p/connect" -d '{}'
 check "connect returns the same traffic token" \
     [ "$(echo "$HTTP_BODY" | jq -r .trafficAccessToken)" = "$tok" ]
 routed 8000 "$p" /
-check "no token: 403 with the documented message" jq -e --arg id "$p" \
-    '.code == 403 and .sandboxId == $id and .message == "Sandbox is secured with traffic access token. Token header '"'"'e2b-traffic-access-token'"'"' is missing"' <<<"$R_BODY" >/dev/null
+check "no token: 403 with the documented message" jqt --arg id "$p" \
+    '.code == 403 and .sandboxId == $id and .message == "Sandbox is secured with traffic access token. Token header '"'"'e2b-traffic-access-token'"'"' is missing"' <<<"$R_BODY"
 [ "$R_CODE" = 403 ] || not_ok "status $R_CODE"
 # The last character changed to one it is not (a fixed "0" equals it 1 time in 16).
 bad_tok=${tok%?}$([ "${tok: -1}" = 0 ] && echo 1 || echo 0)
@@ -36,7 +36,7 @@ routed 8000 "$p" / -H "e2b-traffic-access-token: $bad_tok"
 check "a wrong token is refused (403)" [ "$R_CODE" = 403 ]
 routed 8000 "$p" / -H "e2b-traffic-access-token: $tok"
 check "the right token passes the gate (nothing listens on 8000: port-closed 502)" \
-    jq -e '.code == 502 and .port == 8000' <<<"$R_BODY" >/dev/null
+    jqt '.code == 502 and .port == 8000' <<<"$R_BODY"
 routed 8000 "$p" / -H "cube-traffic-access-token: $tok"
 check "the cube-traffic-access-token alias works" [ "$R_CODE" = 502 ]
 curl -s -o /dev/null -H "Host: 8000-$p.$E2B_DOMAIN" "$E2B_SANDBOX_URL/" -w '%{http_code}' >/tmp/.cube_host_code
@@ -45,7 +45,7 @@ routed 49983 "$p" /health
 check "envd traffic needs no traffic token (the SDK sends none)" [ "$R_CODE" = 204 ]
 api POST /v2/sandboxes -d '{"templateID":"base","timeout":60}'
 pub=$(echo "$HTTP_BODY" | jq -r .sandboxID)
-check "a public sandbox has no traffic token" jq -e '.trafficAccessToken == null' <<<"$HTTP_BODY" >/dev/null
+check "a public sandbox has no traffic token" jqt '.trafficAccessToken == null' <<<"$HTTP_BODY"
 routed 8000 "$pub" /
 check "and its ports need none" [ "$R_CODE" = 502 ]
 api POST /sandboxes -d '{"templateID":"base","network":{"allowPublicTraffic":false}}'
@@ -69,7 +69,7 @@ resumed=$(rcli eval "local n = 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1]
 check "and cost exactly one resume (one resumed event)" [ "$resumed" = 1 ]
 check "the resume lock is released" [ "$(rcli exists "cube:resume:$ar")" = 0 ]
 api GET "/sandboxes/$ar"
-check "the sandbox is running" jq -e '.state == "running"' <<<"$HTTP_BODY" >/dev/null
+check "the sandbox is running" jqt '.state == "running"' <<<"$HTTP_BODY"
 api DELETE "/sandboxes/$ar"
 
 # ---------------------------------------------------------------- route cache
@@ -81,7 +81,7 @@ check "routed while running" [ "$R_CODE" = 204 ]
 api DELETE "/sandboxes/$k"
 routed 49983 "$k" /health
 check "killed through the API: the very next request gets the not-found 502" \
-    jq -e '.code == 502 and .message == "The sandbox was not found"' <<<"$R_BODY" >/dev/null
+    jqt '.code == 502 and .message == "The sandbox was not found"' <<<"$R_BODY"
 
 # Killed behind the gateway's back (another gateway / the scheduler): its worker
 # destroys it and drops the record; the cached route must die within the TTL.

@@ -253,11 +253,16 @@ static void test_timeout_body(void **state)
 
 static void test_worker_body(void **state)
 {
-    json_t *env = json_pack("{s:s}", "A", "1"), *o;
+    cube_create_req_t c;
+    char err[256];
+    json_t *o, *lc;
     char *s;
     (void)state;
 
-    s = cube_worker_create_body("iabc", "tmpl", env, "tok", 2, 512, -1, NULL);
+    assert_int_equal(cube_create_parse(S("{\"templateID\":\"base\",\"envVars\":{\"A\":\"1\"}}"),
+                                       1, &c, err, sizeof(err)), 0);
+    s = cube_worker_create_body("iabc", "tmpl", "tok", 2, 512, &c, 1234);
+    cube_create_req_free(&c);
     assert_non_null(s);
     o = json_loads(s, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "sandboxID")), "iabc");
@@ -271,19 +276,35 @@ static void test_worker_body(void **state)
     /* Not sent unless the client set them. */
     assert_null(json_object_get(o, "allow_internet_access"));
     assert_null(json_object_get(o, "network"));
+    /* The lifecycle the worker keeps for a rebuild: v2 defaults. */
+    lc = json_object_get(o, "lifecycle");
+    assert_true(json_is_false(json_object_get(lc, "autoPause")));
+    assert_true(json_is_false(json_object_get(lc, "autoResume")));
+    assert_true(json_is_false(json_object_get(lc, "privateTraffic")));
+    assert_int_equal(json_integer_value(json_object_get(lc, "timeout")), 300);
+    assert_int_equal(json_integer_value(json_object_get(lc, "endAtMs")), 1234);
     json_decref(o);
     free(s);
-    /* The egress policy reaches the worker as the client sent it. */
-    o = json_pack("{s:[s]}", "denyOut", "0.0.0.0/0");
-    s = cube_worker_create_body("iabc", "tmpl", env, "tok", 2, 512, 0, o);
-    json_decref(o);
+    /* The egress policy reaches the worker as the client sent it; the lifecycle says
+     * auto-pause/resume and private traffic. */
+    assert_int_equal(cube_create_parse(S("{\"templateID\":\"base\",\"timeout\":60,"
+                                         "\"autoPause\":true,\"autoResume\":{\"enabled\":true},"
+                                         "\"allow_internet_access\":false,\"network\":"
+                                         "{\"denyOut\":[\"0.0.0.0/0\"],\"allowPublicTraffic\":false}}"),
+                                       1, &c, err, sizeof(err)), 0);
+    s = cube_worker_create_body("iabc", "tmpl", "tok", 2, 512, &c, 99);
+    cube_create_req_free(&c);
     o = json_loads(s, 0, NULL);
     assert_true(json_is_false(json_object_get(o, "allow_internet_access")));
     assert_string_equal(json_string_value(json_array_get(
                             json_object_get(json_object_get(o, "network"), "denyOut"), 0)),
                         "0.0.0.0/0");
+    lc = json_object_get(o, "lifecycle");
+    assert_true(json_is_true(json_object_get(lc, "autoPause")));
+    assert_true(json_is_true(json_object_get(lc, "autoResume")));
+    assert_true(json_is_true(json_object_get(lc, "privateTraffic")));
+    assert_int_equal(json_integer_value(json_object_get(lc, "timeout")), 60);
     json_decref(o);
-    json_decref(env);
     free(s);
 }
 

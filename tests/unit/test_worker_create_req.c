@@ -83,6 +83,30 @@ static void test_full(void **state)
     create_req_free(&r);
 }
 
+/* What the gateway decided at create is kept as sent (state.h: sb_lifecycle). */
+static void test_lifecycle(void **state)
+{
+    struct create_req r;
+
+    (void)state;
+    assert_int_equal(parse("{\"sandboxID\":\"iabc\",\"templateID\":\"base\"}", &r), 0);
+    assert_int_equal(r.life.set, 0);
+    create_req_free(&r);
+    assert_int_equal(
+        parse("{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"lifecycle\":"
+              "{\"autoPause\":true,\"autoResume\":false,\"privateTraffic\":true,"
+              "\"timeout\":600,\"endAtMs\":1795429789378}}",
+              &r),
+        0);
+    assert_int_equal(r.life.set, 1);
+    assert_int_equal(r.life.auto_pause, 1);
+    assert_int_equal(r.life.auto_resume, 0);
+    assert_int_equal(r.life.private_traffic, 1);
+    assert_int_equal(r.life.timeout_s, 600);
+    assert_int_equal(r.life.end_at_ms, 1795429789378LL);
+    create_req_free(&r);
+}
+
 static void test_rejects(void **state)
 {
     static const char *const bad[] = {
@@ -112,6 +136,13 @@ static void test_rejects(void **state)
         "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"defaultWorkdir\":\"rel\"}",
         "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"defaultUser\":\"a\\nb\"}",
         "{\"sandboxID\":\"iabc\",\"sandboxID\":\"iabd\",\"templateID\":\"base\"}",
+        "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"lifecycle\":[]}",
+        "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"lifecycle\":{}}",
+        "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"lifecycle\":{\"autoPause\":1,"
+        "\"autoResume\":false,\"privateTraffic\":false,\"timeout\":1,\"endAtMs\":1}}",
+        "{\"sandboxID\":\"iabc\",\"templateID\":\"base\",\"lifecycle\":{\"autoPause\":"
+        "true,"
+        "\"autoResume\":false,\"privateTraffic\":false,\"timeout\":-1,\"endAtMs\":1}}",
     };
     struct create_req r;
     size_t i;
@@ -176,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nulls_are_defaults),
         cmocka_unit_test(test_init_body),

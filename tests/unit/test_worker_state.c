@@ -56,6 +56,24 @@ static void test_roundtrip(void **state)
     assert_int_equal(b.pid, 0);
     free(text);
 
+    /* The gateway's lifecycle round-trips; records from before it have none. */
+    sample(&a);
+    a.life.set = 1;
+    a.life.auto_pause = 1;
+    a.life.private_traffic = 1;
+    a.life.timeout_s = 600;
+    a.life.end_at_ms = 1795429789378LL + 600000;
+    text = state_to_json(&a);
+    assert_int_equal(state_from_json(text, &b), 0);
+    assert_memory_equal(&a.life, &b.life, sizeof(a.life));
+    free(text);
+    sample(&a);
+    text = state_to_json(&a);
+    assert_null(strstr(text, "lifecycle"));
+    assert_int_equal(state_from_json(text, &b), 0);
+    assert_int_equal(b.life.set, 0);
+    free(text);
+
     /* A pooled sandbox round-trips its state name. */
     a.state = SB_POOLED;
     text = state_to_json(&a);
