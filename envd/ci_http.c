@@ -218,7 +218,7 @@ static void route(struct evhttp_request *req, void *arg)
     free(path);
 }
 
-int ci_http_start(struct event_base *base, const char *host, int port)
+static int http_new(struct event_base *base)
 {
     http = evhttp_new(base);
     if (!http) {
@@ -230,6 +230,27 @@ int ci_http_start(struct event_base *base, const char *host, int port)
     evhttp_set_max_body_size(http, CI_MAX_BODY);
     evhttp_set_max_headers_size(http, (ev_ssize_t)64 * 1024);
     evhttp_set_gencb(http, route, NULL);
+    return 0;
+}
+
+int ci_http_start_fd(struct event_base *base, int fd)
+{
+    if (http_new(base) < 0)
+        return -1;
+    if (!evhttp_accept_socket_with_handle(http, fd)) {
+        log_error("cannot serve on descriptor %d", fd);
+        evhttp_free(http);
+        http = NULL;
+        return -1;
+    }
+    log_info("listening on descriptor %d", fd);
+    return 0;
+}
+
+int ci_http_start(struct event_base *base, const char *host, int port)
+{
+    if (http_new(base) < 0)
+        return -1;
     if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {
         log_error("cannot listen on %s:%d", host, port);
         evhttp_free(http);

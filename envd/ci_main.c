@@ -32,6 +32,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: cube-ci [--listen HOST:PORT] [--drivers DIR] [--user NAME]\n"
                "               [--envd HOST:PORT] [--log-level LEVEL]\n"
                "  --listen HOST:PORT  address to serve on (default " DEFAULT_LISTEN ")\n"
+               "  --listen-fd N       serve on this inherited listening socket instead\n"
                "  --drivers DIR       kernel drivers (default: ci-drivers next to the "
                "binary)\n"
                "  --user NAME         run kernels as NAME if it exists and we are root "
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"listen-fd", required_argument, NULL, 'F'},
         {"drivers", required_argument, NULL, 'd'},
         {"user", required_argument, NULL, 'u'},
         {"envd", required_argument, NULL, 'e'},
@@ -92,13 +94,26 @@ int main(int argc, char **argv)
     struct event *ev_chld, *ev_term, *ev_int;
     struct event_base *base;
     char host[256], drivers_buf[PATH_MAX];
-    int port, c, rc = 0;
+    int port, c, rc = 0, listen_fd = -1;
 
-    while ((c = getopt_long(argc, argv, "l:d:u:e:L:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:F:d:u:e:L:h", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             listen = optarg;
             break;
+        case 'F': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+
+            /* Close-on-exec: the kernels it starts must not hold our listener. */
+            if (end == optarg || *end || v < 3 || v > 1024 ||
+                fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
+                fprintf(stderr, "cube-ci: --listen-fd wants an open descriptor >= 3\n");
+                return 2;
+            }
+            listen_fd = (int)v;
+            break;
+        }
         case 'd':
             drivers = optarg;
             break;
@@ -161,7 +176,8 @@ int main(int argc, char **argv)
         log_error("out of memory");
         return 1;
     }
-    if (ci_http_start(base, host, port) != 0)
+    if (listen_fd >= 0 ? ci_http_start_fd(base, listen_fd) != 0
+                       : ci_http_start(base, host, port) != 0)
         rc = 1;
     else
         event_base_dispatch(base);

@@ -1,14 +1,21 @@
 /* cube-init: PID 1 of every sandbox.
  *
- *   cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]...] [--]
- *             [ENVD-PATH [ARGS...]]         (default: /.cube/bin/cube-envd)
+ *   cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]... [--ci-socket HOST:PORT]]
+ *             [--] [ENVD-PATH [ARGS...]]    (default: /.cube/bin/cube-envd)
  *
- * It does four things and nothing else:
+ * It does these things and nothing else:
  *   1. starts envd (in a session of its own) and restarts it if it dies, with
  *      exponential backoff (100 ms doubling to 5 s; reset after 10 s of uptime);
  *      the same for the code interpreter cube-ci when asked with --ci, or when
  *      envd is the default /.cube/bin/cube-envd and /.cube/bin/cube-ci exists
  *      (the sandbox case; tests pass their own envd and get no cube-ci);
+ *      with --ci-socket (implied, 0.0.0.0:49999, in the sandbox case) it listens
+ *      on cube-ci's address itself and starts cube-ci only when the first
+ *      connection arrives (SIGIO on the listener), handing it the socket as fd 3
+ *      with "--listen-fd 3": most sandboxes never run code through cube-ci, and
+ *      starting it with every sandbox was a third of a sandbox's start-up CPU.
+ *      Connections made meanwhile wait in the backlog, as do those made while a
+ *      crashed cube-ci is being restarted;
  *   2. reaps every process that ends up parented to it (PID 1 inherits all
  *      orphans of the sandbox; unreaped they would pile up as zombies);
  *   3. on SIGTERM/SIGINT: forwards the signal to envd, sends SIGTERM to every
@@ -34,10 +41,14 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,6 +58,7 @@
 
 #define DEFAULT_ENVD "/.cube/bin/cube-envd"
 #define DEFAULT_CI "/.cube/bin/cube-ci"
+#define DEFAULT_CI_SOCKET "0.0.0.0:49999" /* cube-ci's own default address */
 #define MAX_CI_ARGS 16
 #define GRACE_MS 3000
 #define BACKOFF_MIN_MS 100
@@ -69,6 +81,8 @@ static struct child ci = {"cube-ci", NULL, 0, 0, -1, BACKOFF_MIN_MS};
 static long long shutdown_deadline_ms = -1;
 static int killed_all;
 static int chan_fd = -1; /* the worker channel until envd has it */
+static int ci_sock = -1; /* cube-ci's listener when we made it (--ci-socket) */
+static int ci_waiting;   /* cube-ci starts with the first connection to ci_sock */
 
 static long long now_ms(void)
 {
@@ -89,9 +103,10 @@ static void say(const char *fmt, ...)
     fprintf(stderr, "cube-init[%d]: %s\n", (int)getpid(), buf);
 }
 
-/* In envd's child: the channel as fd CUBE_CHAN_FD, inherited across exec, and exec with
- * "--channel-fd 3" appended. Returns only if exec failed. */
-static void exec_with_channel(char **argv)
+/* In a child: fd as fd 3, inherited across exec, and exec with "OPT 3" appended
+ * (envd: the channel, CUBE_CHAN_FD; cube-ci: its listener). Returns only if exec
+ * failed. */
+static void exec_with_fd(char **argv, int fd, char *opt)
 {
     char *av[64];
     int n = 0;
@@ -104,11 +119,10 @@ static void exec_with_channel(char **argv)
         errno = E2BIG;
         return;
     }
-    av[n++] = "--channel-fd";
+    av[n++] = opt;
     av[n++] = CUBE_CHAN_FD_ARG;
     av[n] = NULL;
-    if (chan_fd != CUBE_CHAN_FD ? dup2(chan_fd, CUBE_CHAN_FD) < 0
-                                : fcntl(chan_fd, F_SETFD, 0) < 0)
+    if (fd != CUBE_CHAN_FD ? dup2(fd, CUBE_CHAN_FD) < 0 : fcntl(fd, F_SETFD, 0) < 0)
         return;
     execv(av[0], av);
 }
@@ -137,7 +151,9 @@ static void start_child(struct child *c)
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
         if (c == &envd && chan_fd >= 0)
-            exec_with_channel(c->argv);
+            exec_with_fd(c->argv, chan_fd, "--channel-fd");
+        else if (c == &ci && ci_sock >= 0)
+            exec_with_fd(c->argv, ci_sock, "--listen-fd");
         else
             execv(c->argv[0], c->argv);
         fprintf(stderr, "cube-init: exec %s: %s\n", c->argv[0], strerror(errno));
@@ -278,10 +294,83 @@ static void signal_all(int sig)
         signal_descendants(sig);
 }
 
+/* cube-ci's listening socket "HOST:PORT" (numeric IPv4, or "[v6]:PORT"), close-on-exec,
+ * raising SIGIO for us when a connection is queued. -1 (said why) on failure. */
+static int ci_listen(const char *spec)
+{
+    const char *colon = strrchr(spec, ':');
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *sa;
+    socklen_t salen;
+    char host[64], *end;
+    size_t hl;
+    long port;
+    int fd, one = 1;
+
+    if (!colon || colon == spec) {
+        say("--ci-socket %s: want HOST:PORT", spec);
+        return -1;
+    }
+    port = strtol(colon + 1, &end, 10);
+    hl = (size_t)(colon - spec);
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
+        spec++;
+        hl -= 2;
+    }
+    if (end == colon + 1 || *end || port < 1 || port > 65535 || hl >= sizeof(host)) {
+        say("--ci-socket %s: want HOST:PORT", spec);
+        return -1;
+    }
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    memset(&a4, 0, sizeof(a4));
+    memset(&a6, 0, sizeof(a6));
+    if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&a4;
+        salen = sizeof(a4);
+    } else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&a6;
+        salen = sizeof(a6);
+    } else {
+        say("--ci-socket %s: not a numeric address", host);
+        return -1;
+    }
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    /* O_ASYNC before listen(): no connection can come without its SIGIO. */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, sa, salen) < 0 || fcntl(fd, F_SETOWN, getpid()) < 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0 || listen(fd, SOMAXCONN) < 0) {
+        say("cube-ci socket %s: %s", host, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The first connection for cube-ci is waiting: start it (once; restarts after a crash
+ * are the usual backoff ones, with the same socket). */
+static void ci_activate(void)
+{
+    if (!ci_waiting || shutdown_deadline_ms >= 0)
+        return;
+    ci_waiting = 0;
+    /* The flag is the open file's, shared with cube-ci: no more signals for us. */
+    if (fcntl(ci_sock, F_SETFL, O_NONBLOCK) < 0)
+        say("cube-ci socket: %s", strerror(errno));
+    start_child(&ci);
+}
+
 static void begin_shutdown(int sig)
 {
     if (shutdown_deadline_ms >= 0)
         return;
+    ci_waiting = 0;
     say("signal %d: shutting down", sig);
     envd.restart_at_ms = -1;
     ci.restart_at_ms = -1;
@@ -296,24 +385,27 @@ static void begin_shutdown(int sig)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]...] [--] "
-            "[ENVD-PATH [ARGS...]]\n"
-            "  (default envd %s; with it, %s is started too when present)\n",
-            DEFAULT_ENVD, DEFAULT_CI);
+            "usage: cube-init [--channel-fd N] [--ci CI-PATH [--ci-arg ARG]... "
+            "[--ci-socket HOST:PORT]] [--] [ENVD-PATH [ARGS...]]\n"
+            "  (default envd %s; with it, %s is started too when present, on the\n"
+            "  first connection to %s)\n",
+            DEFAULT_ENVD, DEFAULT_CI, DEFAULT_CI_SOCKET);
 }
 
 int main(int argc, char **argv)
 {
     static char *default_argv[] = {DEFAULT_ENVD, NULL};
     static char *ci_argv[MAX_CI_ARGS + 2];
+    const char *ci_socket = NULL;
     int i = 1, nci = 0;
 
     if (i < argc && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
         usage();
         return 0;
     }
-    while (i + 1 < argc && (!strcmp(argv[i], "--ci") || !strcmp(argv[i], "--ci-arg") ||
-                            !strcmp(argv[i], "--channel-fd"))) {
+    while (i + 1 < argc &&
+           (!strcmp(argv[i], "--ci") || !strcmp(argv[i], "--ci-arg") ||
+            !strcmp(argv[i], "--channel-fd") || !strcmp(argv[i], "--ci-socket"))) {
         if (!strcmp(argv[i], "--channel-fd")) {
             char *end;
             long v = strtol(argv[i + 1], &end, 10);
@@ -325,6 +417,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             chan_fd = (int)v;
+        } else if (!strcmp(argv[i], "--ci-socket")) {
+            ci_socket = argv[i + 1];
         } else if (!strcmp(argv[i], "--ci")) {
             ci_argv[0] = argv[i + 1];
         } else if (nci < MAX_CI_ARGS) {
@@ -336,8 +430,11 @@ int main(int argc, char **argv)
         i++;
     envd.argv = i < argc ? &argv[i] : default_argv;
     if (!ci_argv[0] && !strcmp(envd.argv[0], DEFAULT_ENVD) &&
-        access(DEFAULT_CI, X_OK) == 0)
+        access(DEFAULT_CI, X_OK) == 0) {
         ci_argv[0] = DEFAULT_CI;
+        if (!ci_socket)
+            ci_socket = DEFAULT_CI_SOCKET;
+    }
     if (ci_argv[0])
         ci.argv = ci_argv;
 
@@ -347,7 +444,13 @@ int main(int argc, char **argv)
         say("cannot become a subreaper: %s", strerror(errno));
 
     start_child(&envd);
-    if (ci.argv)
+    if (ci.argv && ci_socket) {
+        /* After envd's start: the channel's fd is free again and envd never sees this
+         * socket. */
+        ci_sock = ci_listen(ci_socket);
+        ci_waiting = ci_sock >= 0;
+    }
+    if (ci.argv && !ci_waiting)
         start_child(&ci);
     for (;;) {
         long long now = now_ms(), wake = -1;
@@ -377,6 +480,9 @@ int main(int argc, char **argv)
         case SIGTERM:
         case SIGINT:
             begin_shutdown(sig);
+            break;
+        case SIGIO:
+            ci_activate();
             break;
         case SIGHUP:
         case SIGQUIT:

@@ -600,6 +600,8 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
 
     memset(&job, 0, sizeof(job));
     job.kind = PREP_SPAWN;
+    /* Sandboxes beyond those already on their way go to waiting creates. */
+    job.urgent = p->n_wait > p->preparing;
     job.rec = sb->rec;
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
     snprintf(job.rootfs, sizeof(job.rootfs), "%s", t->rootfs);

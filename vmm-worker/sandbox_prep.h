@@ -30,6 +30,7 @@ enum prep_kind { PREP_SPAWN = 1, PREP_RELEASE = 2 };
  * layout is shared and nothing is parsed). */
 struct prep_job {
     uint32_t kind;
+    uint32_t urgent; /* a create waits for it: run at nice 0, ahead of refills */
     uint64_t seq;
     struct sb_record rec; /* rec.inst names the cgroups; state "creating" */
     char dir[PATH_MAX];   /* the sandbox's state directory */

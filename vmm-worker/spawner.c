@@ -16,10 +16,11 @@
 #include "ns_spawn.h"
 
 #define MAX_SPAWNERS 16
-/* Jobs handed to one spawner before it answers; more wait in the worker's queue, so a
- * slow job (a big rm -rf) delays few others and datagrams never block on a full
- * socket buffer (8 x ~8.5 KB). */
-#define MAX_IN_FLIGHT 8
+/* Jobs handed to one spawner before it answers (one being done, one ready to start);
+ * more wait in the worker's queue, where an urgent job (a create waiting) can still
+ * overtake the pool's refills, a slow job (a big rm -rf) delays few others, and
+ * datagrams never block on a full socket buffer. */
+#define MAX_IN_FLIGHT 2
 
 struct job_entry {
     struct prep_job job;
@@ -44,6 +45,7 @@ struct spawners {
     int n;
     struct spawner sp[MAX_SPAWNERS];
     struct job_entry *queue_head, *queue_tail; /* not yet sent */
+    struct job_entry *urgent_tail;             /* last urgent one: they come first */
     int queued;
 };
 
@@ -91,7 +93,7 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
     static struct prep_job job; /* static: ~8.5 KB, off the stack */
     struct prep_result res;
     ssize_t n;
-    int pidfd, chanfd;
+    int pidfd, chanfd, nice_now = SPAWNER_NICE;
 
     /* Die with the worker; if it is already gone, do not start. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -137,6 +139,11 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
             res.status = -1;
             snprintf(res.err, sizeof(res.err), "spawner: short job");
         } else if (job.kind == PREP_SPAWN) {
+            /* A create is waiting for this one: not background work. */
+            int want = job.urgent ? 0 : SPAWNER_NICE;
+
+            if (want != nice_now && setpriority(PRIO_PROCESS, 0, want) == 0)
+                nice_now = want;
             prep_spawn(env, &job, &res, &pidfd, &chanfd);
             res.has_chan = chanfd >= 0;
         } else if (job.kind == PREP_RELEASE) {
@@ -351,6 +358,8 @@ static void dispatch(struct spawners *s)
         s->queue_head = e->next;
         if (!s->queue_head)
             s->queue_tail = NULL;
+        if (s->urgent_tail == e)
+            s->urgent_tail = NULL;
         s->queued--;
         e->next = NULL;
         if (sp->tail)
@@ -398,11 +407,22 @@ int spawners_submit(struct spawners *s, const struct prep_job *job, spawner_cb c
     e->job.seq = ++seq;
     e->cb = cb;
     e->ctx = ctx;
-    if (s->queue_tail)
-        s->queue_tail->next = e;
-    else
-        s->queue_head = e;
-    s->queue_tail = e;
+    if (job->urgent) {
+        /* After the urgent ones already waiting, before everything else. */
+        struct job_entry **at = s->urgent_tail ? &s->urgent_tail->next : &s->queue_head;
+
+        e->next = *at;
+        *at = e;
+        if (!e->next)
+            s->queue_tail = e;
+        s->urgent_tail = e;
+    } else {
+        if (s->queue_tail)
+            s->queue_tail->next = e;
+        else
+            s->queue_head = e;
+        s->queue_tail = e;
+    }
     s->queued++;
     dispatch(s);
     return 0;
