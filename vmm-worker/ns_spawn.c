@@ -20,6 +20,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
 #include <grp.h>
 #include <poll.h>
 #include <sched.h>
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -68,6 +73,43 @@ static const char *const sandbox_env[] = {
     NULL,
 };
 
+/* The seccomp filter as raw BPF, generated once per process by libseccomp (a spawner
+ * makes many sandboxes) and loaded by every child with one seccomp(2) call: the same
+ * program seccomp_load() would install (no flags, no no_new_privs), without
+ * libseccomp's feature probing and filter generation in each child. */
+static struct sock_fprog filter;
+
+static int filter_prepare(char *err, int errlen)
+{
+    struct sock_filter *prog = NULL;
+    void *ctx;
+    off_t len;
+    int fd, rc;
+
+    if (filter.filter)
+        return 0;
+    ctx = seccomp_profile_build(err, errlen);
+    if (!ctx)
+        return -1;
+    fd = memfd_create("cube-seccomp", MFD_CLOEXEC);
+    rc = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+    seccomp_profile_free(ctx);
+    len = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
+    if (len > 0 && len % (off_t)sizeof(*prog) == 0 &&
+        len / (off_t)sizeof(*prog) <= USHRT_MAX && (prog = malloc((size_t)len)) != NULL &&
+        pread(fd, prog, (size_t)len, 0) == (ssize_t)len) {
+        filter.len = (unsigned short)(len / (off_t)sizeof(*prog));
+        filter.filter = prog;
+    } else {
+        free(prog);
+        (void)snprintf(err, (size_t)errlen, "export seccomp filter: %s",
+                       strerror(rc < 0 ? -rc : EINVAL));
+    }
+    if (fd >= 0)
+        close(fd);
+    return filter.filter ? 0 : -1;
+}
+
 /* ---- child ------------------------------------------------------------------------ */
 
 static void child_fail(int sync, const char *fmt, ...)
@@ -99,6 +141,17 @@ static void child_wait(int sync, char want)
         _exit(126);
 }
 
+/* Without no_new_privs: the kernel then wants CAP_SYS_ADMIN in our user namespace,
+ * which the child still has here (seccomp_profile.c says why no NNP). */
+static int load_filter(char *err, int errlen)
+{
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) < 0) {
+        (void)snprintf(err, (size_t)errlen, "load seccomp filter: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* The sandbox boundary, right before exec (the filesystem is final, so the filter
  * does not have to allow the setup syscalls). Order matters:
  *   1. mask /proc and /sys              (mount: needs CAP_SYS_ADMIN)
@@ -115,8 +168,7 @@ static int child_harden(char *err, int errlen)
     uint64_t keep = caps_sandbox_mask();
 
     if (ns_mounts_mask(err, errlen) < 0 || caps_limit_bounding(keep, err, errlen) < 0 ||
-        seccomp_profile_load(err, errlen) < 0 ||
-        caps_limit_process(keep, err, errlen) < 0)
+        load_filter(err, errlen) < 0 || caps_limit_process(keep, err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -238,6 +290,8 @@ int ns_spawn(const struct ns_spawn_cfg *cfg, pid_t *pid_out, int *pidfd_out, cha
     int sv[2], pidfd = -1;
     pid_t pid;
 
+    if (filter_prepare(err, errlen) < 0)
+        return -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(err, (size_t)errlen, "socketpair: %s", strerror(errno));
         return -1;
