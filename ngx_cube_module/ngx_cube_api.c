@@ -256,7 +256,7 @@ static void step_ignore(ngx_cube_op_t *op, redisReply *reply)
 void op_event(ngx_cube_op_t *op, const char *type, const char *id,
                      const char *reason, const char *metadata)
 {
-    char at[24];
+    char at[24], tmo[24];
     const char *argv[32];
     int argc = 0;
 
@@ -298,6 +298,15 @@ void op_event(ngx_cube_op_t *op, const char *type, const char *id,
     if (op->create_parsed && op->create_extra) {
         argv[argc++] = "extra";
         argv[argc++] = op->create_extra;
+    }
+    /* set-timeout replaces the idle window (timeout_s); connect and refreshes only
+     * move the end time. */
+    if (ngx_strcmp(type, "timeout") == 0 && ngx_strcmp(reason, "api") == 0
+        && op->timeout > 0)
+    {
+        ngx_snprintf((u_char *) tmo, sizeof(tmo), "%L%Z", (int64_t) op->timeout);
+        argv[argc++] = "timeout_s";
+        argv[argc++] = tmo;
     }
     (void) op_redis(op, step_ignore, argc, argv);
 }

@@ -92,6 +92,7 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
     const char *md = field(kv, "metadata");
     const char *extra = field(kv, "extra");
     const char *end_at = field(kv, "end_at");
+    const char *timeout_s = field(kv, "timeout_s");
     int64_t end_ms = 0;
     char e_end[48];
     mdlen = md ? strlen(md) : 0;
@@ -165,11 +166,19 @@ static int apply(MYSQL *db, const char *stream_id, redisReply *kv)
                  strcmp(type, "paused") == 0 ? "'paused'" : "'running'", e_end, e_id);
         rc |= db_exec(db, sql);
     } else if (strcmp(type, "timeout") == 0 && end_ms > 0) {
-        /* set-timeout / connect moved the end time */
-        snprintf(
-            sql, 4 * mdlen + 2048,
-            "UPDATE sandboxes SET end_at=%s WHERE sandbox_id=%s AND state <> 'killed'",
-            e_end, e_id);
+        /* set-timeout / connect moved the end time; set-timeout also replaced the
+         * idle window of an auto-pause sandbox (timeout_s), which a rebuild reads back
+         * from live_fields. */
+        long long tmo = timeout_s ? strtoll(timeout_s, NULL, 10) : 0;
+        char e_live[96] = "live_fields";
+
+        if (tmo > 0)
+            snprintf(e_live, sizeof(e_live),
+                     "JSON_SET(IFNULL(live_fields, '{}'), '$.timeout_s', '%lld')", tmo);
+        snprintf(sql, 4 * mdlen + 2048,
+                 "UPDATE sandboxes SET end_at=%s, live_fields=%s WHERE sandbox_id=%s AND "
+                 "state <> 'killed'",
+                 e_end, e_live, e_id);
         rc |= db_exec(db, sql);
     }
     rc |= db_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK");

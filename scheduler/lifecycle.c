@@ -17,6 +17,7 @@
 #include "cube_log.h"
 #include "cube_time.h"
 #include "events.h"
+#include "lifecycle_rule.h"
 #include "worker_client.h"
 
 static void drop_records(redisContext *rc, const char *id, const char *node)
@@ -61,8 +62,8 @@ struct expired {
     char id[64];
     char node[64];
     char end_at[40];
-    int auto_pause;
-    int64_t idle_end_ms; /* last routed activity + timeout (0: unknown) */
+    enum lc_action action;
+    int64_t new_end_ms; /* LC_EXTEND: last routed activity + timeout */
 };
 
 /* end_at -> idle_end_ms, unless it changed since the sweep read it (set-timeout,
@@ -73,7 +74,7 @@ static void extend_sandbox(redisContext *rc, const struct expired *e)
     char end_at[32];
     redisReply *r;
 
-    cube_rfc3339_ms(e->idle_end_ms, end_at, sizeof(end_at));
+    cube_rfc3339_ms(e->new_end_ms, end_at, sizeof(end_at));
     r = redisCommand(
         rc, "EVAL %s 1 cube:sb:%s %s %s",
         "if redis.call('HGET', KEYS[1], 'end_at') == ARGV[1] then "
@@ -118,15 +119,9 @@ static void end_sandbox(redisContext *rc, const char *id, const char *node,
     }
 }
 
-static int64_t field_int(redisReply *e)
+static const char *field_str(redisReply *e)
 {
-    char *end;
-    long long v;
-
-    if (e->type != REDIS_REPLY_STRING || e->str[0] == '\0')
-        return 0;
-    v = strtoll(e->str, &end, 10);
-    return *end == '\0' && v > 0 ? (int64_t)v : 0;
+    return e->type == REDIS_REPLY_STRING ? e->str : NULL;
 }
 
 int lifecycle_sweep(redisContext *rc, int64_t now_ms)
@@ -151,52 +146,52 @@ int lifecycle_sweep(redisContext *rc, int64_t now_ms)
             "HMGET cube:sb:%s end_at node state auto_pause last_activity_ms timeout_s",
             ids->element[i]->str);
     for (size_t i = 0; i < ids->elements; i++) {
-        const char *id = ids->element[i]->str;
+        const char *id = ids->element[i]->str, *node;
+        struct lc_record rec;
+        enum lc_action act;
+        int64_t new_end;
         redisReply *r = NULL;
-        int64_t end_ms;
 
         if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
             rc_ = -1;
             break;
         }
-        /* A paused sandbox keeps no clock: it lives until resumed or killed. */
-        int paused = r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
-                     r->element[2]->type == REDIS_REPLY_STRING &&
-                     strcmp(r->element[2]->str, "paused") == 0;
-        if (due && !paused && r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
-            cube_id_valid(id, 63) && r->element[0]->type == REDIS_REPLY_STRING &&
-            r->element[1]->type == REDIS_REPLY_STRING &&
-            strlen(r->element[1]->str) < 64 &&
-            strlen(r->element[0]->str) < sizeof(due[0].end_at) &&
-            cube_rfc3339_parse(r->element[0]->str, &end_ms) == 0 && end_ms <= now_ms) {
+        if (due == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
+            !cube_id_valid(id, 63)) {
+            freeReplyObject(r);
+            continue;
+        }
+        rec.end_at = field_str(r->element[0]);
+        node = field_str(r->element[1]);
+        rec.state = field_str(r->element[2]);
+        rec.auto_pause = field_str(r->element[3]);
+        rec.last_activity_ms = field_str(r->element[4]);
+        rec.timeout_s = field_str(r->element[5]);
+        act = lifecycle_decide(&rec, now_ms, &new_end);
+        /* Ending or extending needs the node (its worker) and the end time as read
+         * (extend only replaces that one). */
+        if (act != LC_NONE &&
+            (act == LC_DROP || (node && strlen(node) < sizeof(due[0].node) &&
+                                strlen(rec.end_at) < sizeof(due[0].end_at)))) {
             (void)snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
             (void)snprintf(due[ndue].node, sizeof(due[ndue].node), "%s",
-                           r->element[1]->str);
+                           act == LC_DROP ? "" : node);
             (void)snprintf(due[ndue].end_at, sizeof(due[ndue].end_at), "%s",
-                           r->element[0]->str);
-            due[ndue].auto_pause = r->element[3]->type == REDIS_REPLY_STRING &&
-                                   strcmp(r->element[3]->str, "1") == 0;
-            int64_t last = field_int(r->element[4]), tmo = field_int(r->element[5]);
-            due[ndue].idle_end_ms =
-                last && tmo && tmo <= 365LL * 86400 ? last + tmo * 1000 : 0;
-            ndue++;
-        } else if (due && r->type == REDIS_REPLY_ARRAY && r->elements == 6 &&
-                   r->element[0]->type == REDIS_REPLY_NIL && cube_id_valid(id, 63)) {
-            /* An index entry without a record: a half-removed sandbox. */
-            (void)snprintf(due[ndue].id, sizeof(due[ndue].id), "%s", id);
-            due[ndue].node[0] = '\0';
+                           act == LC_DROP ? "" : rec.end_at);
+            due[ndue].action = act;
+            due[ndue].new_end_ms = new_end;
             ndue++;
         }
         freeReplyObject(r);
     }
     freeReplyObject(ids);
     for (size_t i = 0; rc_ == 0 && i < ndue; i++) {
-        if (due[i].node[0] && due[i].auto_pause && due[i].idle_end_ms > now_ms)
+        if (due[i].action == LC_EXTEND)
             extend_sandbox(rc, &due[i]);
-        else if (due[i].node[0])
-            end_sandbox(rc, due[i].id, due[i].node, due[i].auto_pause);
-        else
+        else if (due[i].action == LC_DROP)
             drop_records(rc, due[i].id, NULL);
+        else
+            end_sandbox(rc, due[i].id, due[i].node, due[i].action == LC_PAUSE);
     }
     free(due);
     return rc_ < 0 ? -1 : (int)ndue;

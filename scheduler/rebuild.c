@@ -130,6 +130,60 @@ static long long num(const char *s, long long dflt)
     return *end == '\0' && v > 0 ? v : dflt;
 }
 
+/* A live sandbox MariaDB has no row for: its "created" event was lost with Redis.
+ * Record it from what the worker knows (its lifecycle included), so the durable record
+ * holds every sandbox and its later events have a row to update. */
+static void record_lost_create(MYSQL *db, const char *id, const char *tpl,
+                               const char *alias, const char *node, const char *state,
+                               int64_t started_ms, int64_t end_ms, json_t *lc)
+{
+    json_t *live = json_object();
+    char e_alias[2 * 128 + 1], *e_live = NULL, *text = NULL, sql[2048];
+
+    if (live == NULL || !cube_id_valid(tpl, 63) || !cube_id_valid(node, 63) ||
+        strlen(alias) > 128)
+        goto out;
+    if (json_is_object(lc)) {
+        json_object_set_new(
+            live, "auto_pause",
+            json_string(json_is_true(json_object_get(lc, "autoPause")) ? "1" : "0"));
+        json_object_set_new(
+            live, "auto_resume",
+            json_string(json_is_true(json_object_get(lc, "autoResume")) ? "1" : "0"));
+        if (json_is_true(json_object_get(lc, "privateTraffic")))
+            json_object_set_new(live, "traffic_token", json_string("1"));
+        if (json_integer_value(json_object_get(lc, "timeout")) > 0) {
+            char t[24];
+            (void)snprintf(t, sizeof(t), "%lld",
+                           (long long)json_integer_value(json_object_get(lc, "timeout")));
+            json_object_set_new(live, "timeout_s", json_string(t));
+        }
+    }
+    text = json_dumps(live, JSON_COMPACT);
+    if (text == NULL || strlen(text) > 512 ||
+        (e_live = malloc(2 * strlen(text) + 1)) == NULL)
+        goto out;
+    mysql_real_escape_string(db, e_alias, alias, (unsigned long)strlen(alias));
+    mysql_real_escape_string(db, e_live, text, (unsigned long)strlen(text));
+    (void)snprintf(
+        sql, sizeof(sql),
+        "INSERT IGNORE INTO sandboxes (sandbox_id, template_id, alias, node_id,"
+        " metadata, state, started_at, end_at, live_fields) VALUES ('%s', '%s',"
+        " '%s', '%s', '{}', '%s', FROM_UNIXTIME(%lld / 1000),"
+        " FROM_UNIXTIME(%lld / 1000), '%s')",
+        id, tpl, e_alias, node, strcmp(state, "paused") == 0 ? "paused" : "running",
+        (long long)started_ms, (long long)end_ms, e_live);
+    if (db_exec(db, sql) == 0)
+        log_warn(
+            "sandbox %s had no durable record (its created event was lost); recorded "
+            "it from its worker",
+            id);
+out:
+    free(e_live);
+    free(text);
+    json_decref(live);
+}
+
 /* Write cube:sb:<id> and its indexes from the worker's view s and the durable row. */
 static int rebuild_one(MYSQL *db, redisContext *rc, const char *node, json_t *s,
                        int64_t now_ms)
@@ -239,6 +293,16 @@ static int rebuild_one(MYSQL *db, redisContext *rc, const char *node, json_t *s,
     r = redisCommandArgv(rc, argc, argv, lens);
     int ok = reply_ok(r);
     run(rc, r);
+    if (ok && have == 0) {
+        int64_t end_ms = 0;
+        (void)cube_rfc3339_parse(end, &end_ms);
+        record_lost_create(db, id, tpl,
+                           t && t->type == REDIS_REPLY_ARRAY &&
+                                   t->element[0]->type == REDIS_REPLY_STRING
+                               ? t->element[0]->str
+                               : "",
+                           node, state, started_ms, end_ms, lc);
+    }
     run(rc, t);
     json_decref(live);
     if (have >= 0 && row.res)

@@ -220,8 +220,10 @@ check "a successful exec printed its marker" \
     bash -c "! awk -F'\t' '\$4 == \"exec\" && \$5 == 200 && \$6 !~ /^stdout=ok-i[a-z0-9]+\$/' '$W/log' | grep -q ."
 cut=$(awk -F'\t' '$5 == "000" || $5 == "cut"' "$W/log" | wc -l)
 check "the nginx worker died with requests in flight ($cut cut), and only those failed" [ "$cut" -ge 1 ]
+# A create that began just before a steady phase and ended in it counts: on a loaded
+# host one round of the load can outlast a whole (3 s) phase.
 check "creates went through in every steady phase" \
-    bash -c "for p in baseline steady-after-redis steady-after-mariadb steady-after-scheduler steady-after-nginx steady-after-worker; do awk -F'\t' -v p=\"\$p\" '\$1 == p && \$4 == \"create\" && \$5 == 201' '$W/log' | grep -q . || exit 1; done"
+    bash -c "for p in baseline steady-after-redis steady-after-mariadb steady-after-scheduler steady-after-nginx steady-after-worker; do awk -F'\t' -v p=\"\$p\" '(\$1 == p || \$2 == p) && \$4 == \"create\" && \$5 == 201' '$W/log' | grep -q . || { echo \"# no create 201 in \$p\"; exit 1; }; done"
 
 # ---------------------------------------------------------------- nothing lost
 sort -u "$W/burst" 2>/dev/null >"$W/kept.burst"

@@ -29,6 +29,20 @@ tid=$(echo "$HTTP_BODY" | jq -r .sandboxID)
 check "a sandbox that times out is recorded as ended by timeout" \
     wait_sql "SELECT CONCAT(state,' ',end_reason) FROM sandboxes WHERE sandbox_id='$tid'" 'killed timeout'
 
+# set-timeout replaces an auto-pause sandbox's idle window; the record keeps it for a
+# rebuild (live_fields.timeout_s), and its new end time.
+api POST /v2/sandboxes -d '{"templateID":"base","timeout":300,"autoPause":true}'
+aid=$(echo "$HTTP_BODY" | jq -r .sandboxID)
+check "an auto-pause sandbox's idle window is recorded" \
+    wait_sql "SELECT JSON_VALUE(live_fields, '$.timeout_s') FROM sandboxes WHERE sandbox_id='$aid'" 300
+api POST "/sandboxes/$aid/timeout" -d '{"timeout":900}'
+check "set-timeout" [ "$HTTP_CODE" = 204 ]
+check "set-timeout's window replaces it in the record" \
+    wait_sql "SELECT JSON_VALUE(live_fields, '$.timeout_s') FROM sandboxes WHERE sandbox_id='$aid'" 900
+check "and moves the recorded end time" \
+    wait_sql "SELECT TIMESTAMPDIFF(SECOND, NOW(), end_at) BETWEEN 880 AND 905 FROM sandboxes WHERE sandbox_id='$aid'" 1
+api DELETE "/sandboxes/$aid"
+
 stop_pidfile cube-scheduler "$CUBE_RUN/scheduler.pid" >/dev/null
 api POST /v2/sandboxes -d '{"templateID":"base"}'
 did=$(echo "$HTTP_BODY" | jq -r .sandboxID)

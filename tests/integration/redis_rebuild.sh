@@ -114,6 +114,8 @@ check "and A is routed again" [ "$(routed "$a")" = 204 ]
 api GET "/sandboxes/$p"
 check "P keeps its auto-pause and end time (from the worker's copy)" \
     jqt --arg e "$end_p" '.lifecycle.onTimeout == "pause" and .endAt == $e' <<<"$HTTP_BODY"
+check "P, never recorded (its created event was lost), now has its durable row" \
+    [ "$(sql "SELECT CONCAT(state, ' ', JSON_VALUE(live_fields, '$.traffic_token'), ' ', JSON_VALUE(live_fields, '$.auto_pause')) FROM sandboxes WHERE sandbox_id='$p'")" = "running 1 1" ]
 api DELETE "/sandboxes/$p"
 check "P is killable" [ "$HTTP_CODE" = 204 ]
 

@@ -50,6 +50,10 @@ routed 8000 "$pub" /
 check "and its ports need none" [ "$R_CODE" = 502 ]
 api POST /sandboxes -d '{"templateID":"base","network":{"allowPublicTraffic":false}}'
 expect_error "v1 create with private traffic but without secure is refused" 400
+# The access log is buffered (flushed every second): first see the requests that
+# carried the token logged, then look for the token.
+logged() { for _ in $(seq 30); do grep -q "sandbox=$1:8000" "$CUBE_LOG/nginx-access.log" && return 0; sleep 0.1; done; return 1; }
+check "the gated requests are in the access log" logged "$p"
 check "the token never reaches the access log" bash -c "! grep -q '$tok' '$CUBE_LOG/nginx-access.log'"
 api DELETE "/sandboxes/$p"
 api DELETE "/sandboxes/$pub"
