@@ -16,18 +16,25 @@ enum mode {
     MODE_FILES,
     MODE_HEALTH,
     MODE_DELETE,
+    MODE_RUN_CODE,
     MODE_COUNT
 };
 
 #define MAX_SERIES 4
 #define ENVD_PORT 49983
+#define CI_PORT 49999
 
 struct config {
     enum mode mode;
     int concurrency, count, warmup, json, timeout_s;
+    int no_shell;      /* exec: --cmd is the program itself, not `bash -l -c CMD` */
+    int quickack;      /* exec, run-code: ACK each response chunk at once */
     size_t file_bytes; /* files mode: bytes per upload/download */
     const char *template_id, *api_key, *command;
     const char *keep_file, *ids_file, *samples_file, *worker_socket;
+    /* --sandbox ID [--token T]: use this sandbox (one per run, never deleted);
+     * lets the client run where the API is out of reach (inside the sandbox). */
+    const char *sandbox_id, *token;
     char api_host[256], sb_host[256];
     int api_port, sb_port;
 };
@@ -66,6 +73,7 @@ struct slot {
     struct evhttp_connection *api, *sb, *direct;
     struct evbuffer *stream; /* Connect response bytes */
     int got_end;
+    int got_result;   /* run-code: a main result line, and no error line */
     size_t got_bytes; /* download bytes */
 };
 

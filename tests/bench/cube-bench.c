@@ -7,7 +7,10 @@
  *   create-delete, create-only (create timed; the sandbox is deleted afterwards, or kept
  *   and its id written to --keep FILE), create-exec-delete (create -> Process/Start
  *   `echo ready` -> delete, the number users feel; per-phase series too),
- *   exec (repeated commands in one sandbox per connection), resume (pause -> connect,
+ *   exec (repeated Process/Start of --cmd in one sandbox per connection, as
+ *   commands.run sends it, or with --no-shell the program itself; series to the start
+ *   and end events), run-code (repeated code-interpreter /execute of --cmd, default
+ *   `1+1`, in the default python context), resume (pause -> connect,
  *   then the first routed request), route (envd /health through the router and
  *   directly at the sandbox address), files (upload and download --file-mb MB through
  *   the router and directly), health / delete (every sandbox listed in --ids FILE).
@@ -15,6 +18,12 @@
  * or one JSON line; --samples FILE writes the headline's raw latencies.
  * Defaults come from E2B_API_URL, E2B_SANDBOX_URL, E2B_API_KEY; direct envd addresses
  * from the worker's control socket (--worker-socket, default $CUBE_RUN/worker.sock).
+ * --sandbox ID [--token T] runs exec or run-code against an existing sandbox without
+ * calling the API, e.g. from inside its network namespace with --sandbox-url
+ * http://127.0.0.1:49983 (envd on loopback; routing headers are ignored there).
+ * --quickack ACKs each response chunk at once (TCP_QUICKACK): a diagnostic that shows
+ * how much of a stream's time is a server's small write held by Nagle's algorithm
+ * until the client's delayed ACK.
  */
 #include "bench.h"
 
@@ -79,11 +88,12 @@ static void usage(void)
     fprintf(
         stderr,
         "usage: cube-bench [--mode create-delete|create-only|create-exec-delete|exec|\n"
-        "                          resume|route|files|health|delete]\n"
+        "                          run-code|resume|route|files|health|delete]\n"
         "                  [-c concurrency] [-n count] [--warmup N] [--template T]\n"
         "                  [--timeout S] [--file-mb MB] [--keep FILE] [--ids FILE]\n"
         "                  [--samples FILE] [--worker-socket PATH] [--api URL]\n"
-        "                  [--sandbox-url URL] [--key KEY] [--cmd CMD] [--json]\n");
+        "                  [--sandbox-url URL] [--key KEY] [--cmd CMD] [--no-shell]\n"
+        "                  [--sandbox ID [--token T]] [--quickack] [--json]\n");
 }
 
 /* --ids FILE: one sandbox id per line. */
@@ -146,6 +156,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
         {"timeout", 1, 0, 'T'},     {"file-mb", 1, 0, 'F'},
         {"keep", 1, 0, 'K'},        {"ids", 1, 0, 'I'},
         {"samples", 1, 0, 'S'},     {"worker-socket", 1, 0, 'W'},
+        {"sandbox", 1, 0, 'B'},     {"token", 1, 0, 'A'},
+        {"no-shell", 0, 0, 'N'},    {"quickack", 0, 0, 'Q'},
         {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
     struct config *cfg = &b->cfg;
     const char *api = getenv("E2B_API_URL"), *sb = getenv("E2B_SANDBOX_URL");
@@ -199,6 +211,18 @@ static int parse_args(struct bench *b, int argc, char **argv)
         case 'W':
             cfg->worker_socket = optarg;
             break;
+        case 'B':
+            cfg->sandbox_id = optarg;
+            break;
+        case 'A':
+            cfg->token = optarg;
+            break;
+        case 'N':
+            cfg->no_shell = 1;
+            break;
+        case 'Q':
+            cfg->quickack = 1;
+            break;
         case 'm':
             for (m = 0; m < MODE_COUNT && strcmp(optarg, bench_mode_names[m]) != 0; m++)
                 ;
@@ -226,6 +250,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
                         "required\n");
         return -1;
     }
+    if (cfg->template_id == NULL)
+        cfg->template_id = cfg->mode == MODE_RUN_CODE ? "code-interpreter-v1" : "base";
     if (strlen(cfg->template_id) > 100 ||
         strspn(cfg->template_id, "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
             strlen(cfg->template_id)) {
@@ -236,6 +262,30 @@ static int parse_args(struct bench *b, int argc, char **argv)
         (cfg->ids_file != NULL)) {
         fprintf(stderr, "cube-bench: --ids FILE goes with (and only with) the health and "
                         "delete modes\n");
+        return -1;
+    }
+    if (cfg->sandbox_id &&
+        ((cfg->mode != MODE_EXEC && cfg->mode != MODE_RUN_CODE) || !cfg->sandbox_id[0] ||
+         strlen(cfg->sandbox_id) >= 64 ||
+         strspn(cfg->sandbox_id, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+             strlen(cfg->sandbox_id))) {
+        (void)fprintf(stderr,
+                      "cube-bench: --sandbox takes a sandbox id and goes with the exec "
+                      "and run-code modes\n");
+        return -1;
+    }
+    if (cfg->token && (!cfg->sandbox_id || strlen(cfg->token) >= 128)) {
+        (void)fprintf(stderr,
+                      "cube-bench: --token (under 128 characters) goes with --sandbox\n");
+        return -1;
+    }
+    if (cfg->quickack && cfg->mode != MODE_EXEC && cfg->mode != MODE_RUN_CODE) {
+        (void)fprintf(stderr,
+                      "cube-bench: --quickack goes with the exec and run-code modes\n");
+        return -1;
+    }
+    if (cfg->no_shell && cfg->mode != MODE_EXEC) {
+        (void)fprintf(stderr, "cube-bench: --no-shell goes with --mode exec\n");
         return -1;
     }
     if (cfg->keep_file && cfg->mode != MODE_CREATE_ONLY) {
@@ -252,7 +302,8 @@ static int parse_args(struct bench *b, int argc, char **argv)
 
 static int one_sandbox_mode(enum mode m)
 {
-    return m == MODE_EXEC || m == MODE_RESUME || m == MODE_ROUTE || m == MODE_FILES;
+    return m == MODE_EXEC || m == MODE_RUN_CODE || m == MODE_RESUME || m == MODE_ROUTE ||
+           m == MODE_FILES;
 }
 
 /* Per-slot sandboxes (and direct connections) for the one-sandbox modes. */
@@ -289,11 +340,12 @@ int main(int argc, char **argv)
     b.cfg.concurrency = 1;
     b.cfg.count = 20;
     b.cfg.timeout_s = 300;
-    b.cfg.template_id = "base";
-    b.cfg.command = "echo ready";
+    b.cfg.command = NULL;
     b.cfg.api_key = getenv("E2B_API_KEY");
     if (parse_args(&b, argc, argv) != 0)
         return 2;
+    if (b.cfg.command == NULL)
+        b.cfg.command = b.cfg.mode == MODE_RUN_CODE ? "1+1" : "echo ready";
     if (b.cfg.ids_file) {
         if (read_ids(&b) != 0)
             return 2;

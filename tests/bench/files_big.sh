@@ -42,6 +42,8 @@ done
 . "$ROOT/deploy/lib.sh"
 # shellcheck disable=SC1091
 . "$ROOT/tests/lib.sh"
+# shellcheck disable=SC1091
+. "$ROOT/tests/bench/lib.sh"
 
 TMPD=$(mktemp -d /tmp/cube-files-big.XXXXXX)
 SB=""
@@ -63,19 +65,7 @@ ADDR=$(echo "$info" | jq -r .address)
 INIT_PID=$(echo "$info" | jq -r .pid)
 # find_envd: the cube-envd among the descendants of the sandbox's pid (the worker's
 # view; envd may sit below cube-init).
-find_envd() {
-    local todo=("$INIT_PID") p t kids
-    while [ ${#todo[@]} -gt 0 ]; do
-        p=${todo[0]} todo=("${todo[@]:1}")
-        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cube-envd ] && { echo "$p"; return; }
-        for t in /proc/"$p"/task/*/children; do
-            # the file has no trailing newline: read fails at its end but fills kids
-            kids=()
-            read -ra kids 2>/dev/null <"$t"
-            todo+=("${kids[@]}")
-        done
-    done
-}
+find_envd() { find_comm "$INIT_PID" cube-envd; }
 ENVD_PID=""
 for _ in $(seq 50); do
     ENVD_PID=$(find_envd)

@@ -15,7 +15,7 @@ c50avg=$(cube create-only 50 .avg_ms) c50p95=$(cube create-only 50 .p95_ms)
 c1p50=$(cube create-only 1 .p50_ms)
 tput=$(cube create-delete 50 .throughput_per_s)
 runc=$(q 'select(.system=="runc") | .p50_ms')
-sdk=$(q 'select(.system=="cube+e2b-sdk") | .p50_ms')
+sdk=$(q 'select(.system=="cube+e2b-sdk" and .mode=="sdk-create-exec-delete") | .p50_ms')
 dn=$(q 'select(.mode=="density") | .count') dok=$(q 'select(.mode=="density") | .answered')
 dmem=$(q 'select(.mode=="density") | .host_mib_per_sandbox')
 wp50=$(q 'select(.mode=="pool") | .warm.p50_ms') wp99=$(q 'select(.mode=="pool") | .warm.p99_ms')
@@ -57,6 +57,22 @@ fenvd=$(fgrow envd_hwm_kib) fgw=$(fgrow gw_hwm_kib)
 fsize=$(jq -rs '[.[] | select(.mode=="files-big") | .bytes] | (max // 0) / 1048576 |
     if . == 0 then "1 GiB" elif . >= 1024 then "\(. / 1024 * 100 | round / 100) GiB" else "\(round) MiB" end' "$R")
 [ "$rps_c" != 0 ] || rps_c=many
+# agent.sh: Process/Start of `true` to its end event, warm runCode, idle memory (KiB).
+ag_start() { # VIA FORM FIELD [QUICKACK]
+    q "select(.mode==\"agent-exec\" and .via==\"$1\" and .form==\"$2\" and (.quickack // false)==${4:-false}) | $3"
+}
+ag_lo=$(ag_start loopback true '.series."end-event".p50_ms')
+ag_gw=$(ag_start gateway true '.series."end-event".p50_ms')
+ag_code=$(q 'select(.mode=="agent-run-code" and .via=="gateway") | .p50_ms')
+ag_lo_start=$(ag_start loopback true '.series."start-event".p50_ms')
+ag_lo_qa=$(ag_start loopback true '.series."end-event".p50_ms' true)
+ag_lo_qa_start=$(ag_start loopback true '.series."start-event".p50_ms' true)
+ag_code_lo=$(q 'select(.mode=="agent-run-code" and .via=="loopback" and (.quickack // false)==false) | .p50_ms')
+ag_code_qa=$(q 'select(.mode=="agent-run-code" and .via=="loopback" and .quickack==true) | .p50_ms')
+ag_spawn=$(q 'select(.mode=="agent-host-spawn") | .p50_ms')
+ag_mem() { q "select(.mode==\"agent-mem\" and .phase==\"$1\" and .process==\"$2\") | .$3"; }
+ag_envd=$(ag_mem idle cube-envd pss_kib) ag_init=$(ag_mem idle cube-init pss_kib)
+kib() { jq -rn --argjson k "$1" 'if $k >= 1024 then "\($k / 1024 * 100 | round / 100) MiB" else "\($k) KiB" end'; }
 
 cat <<MD
 # Benchmarks
@@ -89,6 +105,11 @@ the peer is slower than Cube. Regenerate with \`make bench\` (\`BENCH_N\`,
 | worker-level resume p50 ≤ 5 ms | $(r2 "$wr50") ms (p99 $(r2 "$wr99") ms) | $(judge "$wr50 > 0" "$wr50 <= 5") |
 | $fsize upload through the gateway ≥ 500 MB/s | $(r1 "$fup_gw") MB/s (direct $(r1 "$fup_dir") MB/s) | $(judge "$fup_gw > 0" "$fok and $fup_gw >= 500") |
 | $fsize download through the gateway ≥ 500 MB/s | $(r1 "$fdown_gw") MB/s (direct $(r1 "$fdown_dir") MB/s) | $(judge "$fdown_gw > 0" "$fok and $fdown_gw >= 500") |
+| \`Process/Start\` of \`true\` to its end event, loopback in the sandbox: p50 ≤ 1 ms | $(r2 "$ag_lo") ms | $(judge "$ag_lo > 0" "$ag_lo <= 1") |
+| \`Process/Start\` of \`true\` to its end event, through the gateway: p50 ≤ 3 ms | $(r2 "$ag_gw") ms | $(judge "$ag_gw > 0" "$ag_gw <= 3") |
+| \`runCode('1+1')\` on a warm context, through the gateway: p50 ≤ 5 ms | $(r2 "$ag_code") ms | $(judge "$ag_code > 0" "$ag_code <= 5") |
+| cube-envd idle memory ≤ 1 MiB (PSS; RSS in the agent section) | $(kib "$ag_envd") | $(judge "$ag_envd > 0" "$ag_envd <= 1024") |
+| cube-init idle memory ≤ 256 KiB (PSS) | $(kib "$ag_init") | $(judge "$ag_init > 0" "$ag_init <= 256") |
 | flat memory over the $fsize transfers (peak RSS grows ≤ 16 MiB) | $(if [ "$fenvd" = -1 ] || [ "$fgw" = -1 ]; then echo "—"; else echo "envd +$fenvd MiB, gateway workers +$fgw MiB"; fi) | $(judge "$fenvd >= 0 and $fgw >= 0" "$fenvd <= 16 and $fgw <= 16") |
 
 ## Warm pools (worker level, no gateway)
@@ -133,7 +154,7 @@ SDK cycle and of the peers' \`echo ready\` starts (log time axis).
 | system | what | ok | errors | min | avg | p50 | p95 | p99 | max | p50 / Cube |
 |---|---|---|---|---|---|---|---|---|---|---|
 MD
-jq -r --argjson c "$ced1" 'select(.system!="cube" and .system!="cube-worker" and .note==null) | "| \(.system) | \(.mode) | \(.ok) | \(.errors) | \((.min_ms//0)*10|round/10) | \((.avg_ms//0)*10|round/10) | \((.p50_ms//0)*10|round/10) | \((.p95_ms//0)*10|round/10) | \((.p99_ms//0)*10|round/10) | \((.max_ms//0)*10|round/10) | \(if $c > 0 then ((.p50_ms//0) / $c * 100 | round / 100) else "-" end) |"' "$R"
+jq -r --argjson c "$ced1" 'select(.system!="cube" and .system!="cube-worker" and .note==null and (.mode|startswith("agent")|not)) | "| \(.system) | \(.mode) | \(.ok) | \(.errors) | \((.min_ms//0)*10|round/10) | \((.avg_ms//0)*10|round/10) | \((.p50_ms//0)*10|round/10) | \((.p95_ms//0)*10|round/10) | \((.p99_ms//0)*10|round/10) | \((.max_ms//0)*10|round/10) | \(if $c > 0 then ((.p50_ms//0) / $c * 100 | round / 100) else "-" end) |"' "$R"
 jq -r 'select(.note!=null) | "\n\(.system): \(.note)"' "$R"
 cat <<MD
 
@@ -183,6 +204,75 @@ jq -r 'select(.system=="cube" and (.mode=="resume" or .mode=="route" or .mode=="
 jq -r 'select(.system=="cube" and .mode=="route") | "\nRouted request overhead: the same `GET /health` to envd through the router takes \(.series.routed.p50_ms*100|round/100) ms at p50 against \(.series.direct.p50_ms*100|round/100) ms straight to the sandbox address, \((.series.routed.p50_ms / (if .series.direct.p50_ms > 0 then .series.direct.p50_ms else 1 end))*10|round/10)× (+\((.series.routed.p50_ms - .series.direct.p50_ms)*100|round/100) ms)."' "$R"
 jq -r 'select(.system=="cube" and .mode=="resume") | "Resume is `POST /sandboxes/{id}/connect` on a paused sandbox (cgroup freezer thaw) until its answer; first-request is the first routed envd call after it."' "$R"
 jq -r 'select(.system=="cube" and .mode=="files") | "\nFile transfer through envd `/files` (\(.bytes / 1048576) MiB, octet-stream, \(.ok) rounds):\n\n| direction | p50 ms | MB/s at p50 |\n|---|---|---|\n" + ([.series | to_entries[] | "| \(.key) | \(.value.p50_ms*10|round/10) | \(.value.mb_per_s) |"] | join("\n"))' "$R"
+cat <<MD
+
+## In-sandbox agent (agent.sh)
+
+tests/bench/agent.sh: one sandbox, one keep-alive connection per series, calls one at a
+time as the SDK makes them. \`Process/Start\` is sent as the SDK sends it (Connect,
+JSON codec, one envelope, \`Connect-Timeout-Ms: 60000\`, \`Keepalive-Ping-Interval: 50\`,
+\`stdin: false\`), with \`true\` as the program, and with \`bash -l -c true\`, which is
+what \`commands.run('true')\` asks for. *loopback* is cube-bench run inside the
+sandbox's network namespace (nsenter) against envd at 127.0.0.1; *direct* is the
+sandbox's address from the host (its veth); *gateway* is \`E2B_SANDBOX_URL\` with the
+SDK's routing headers. Times from the request's first byte to the \`start\` event, to
+the \`end\` event, and to the end of the stream.
+
+| via | command | n | errors | start event p50 | end event p50 | p95 | p99 | end of stream p50 |
+|---|---|---|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode=="agent-exec") | "| \(.via)\(if .quickack then ", client ACKs at once" else "" end) | \(.form) | \(.ok) | \(.errors) | \(.series."start-event".p50_ms*1000|round/1000) | \(.series."end-event".p50_ms*1000|round/1000) | \(.series."end-event".p95_ms*1000|round/1000) | \(.series."end-event".p99_ms*1000|round/1000) | \(.p50_ms*1000|round/1000) |"' "$R"
+cat <<'MD'
+
+`runCode('1+1')` on the default python context of a `code-interpreter-v1` sandbox
+(`POST /execute` on port 49999, NDJSON until `end_of_execution`, a main result `2`
+required), after warm-up executions:
+
+| via | n | errors | p50 | p95 | p99 | max |
+|---|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode=="agent-run-code") | "| \(.via)\(if .quickack then ", client ACKs at once" else "" end) | \(.ok) | \(.errors) | \(.p50_ms*1000|round/1000) | \(.p95_ms*1000|round/1000) | \(.p99_ms*1000|round/1000) | \(.max_ms*100|round/100) |"' "$R"
+cat <<'MD'
+
+The same calls through the npm packages (`sandbox.commands.run('true')` with `e2b`,
+`sandbox.runCode('1+1')` with `@e2b/code-interpreter`, node, through the gateway):
+
+| call | n | errors | p50 | p95 | p99 | max |
+|---|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode|startswith("agent-sdk-")) | "| \(.mode | ltrimstr("agent-sdk-")) | \(.ok) | \(.errors) | \(.p50_ms*100|round/100) | \(.p95_ms*100|round/100) | \(.p99_ms*100|round/100) | \(.max_ms*100|round/100) |"' "$R"
+cat <<'MD'
+
+Memory of the agent's processes, read from the host in /proc/<pid>/smaps_rollup (KiB):
+*idle* is a fresh sandbox left alone for 2 s, *after-use* the same sandbox (or the
+code-interpreter one, with cube-ci started) 2 s after the calls above, *after-use-65s*
+the base sandbox again once envd has let go of its finished processes (it keeps them a
+minute for late \`Connect\` calls). The targets are
+judged on PSS: what the sandbox costs, pages shared with other processes (the binary's
+text in every sandbox, libc) split among them. Private is what no other process
+shares; RSS counts shared pages in full for each process.
+
+| process | template | phase | RSS | PSS | private | anonymous | peak RSS |
+|---|---|---|---|---|---|---|---|
+MD
+jq -r 'select(.mode=="agent-mem") | "| \(.process) | \(.template // "-") | \(.phase) | \(.rss_kib) | \(.pss_kib) | \(.private_kib) | \(.anon_kib) | \(.hwm_kib) |"' "$R"
+if [ "$(jq -n "$ag_lo > 0 and $ag_lo_qa > 0")" = true ]; then
+    ag_gap=$(jq -n "$ag_lo - $ag_lo_start") ag_gap_qa=$(jq -n "$ag_lo_qa - $ag_lo_qa_start")
+    ag_held=$(jq -n "$ag_gap - $ag_gap_qa")
+    cat <<MD
+
+Where a loopback \`Process/Start\` of \`true\` goes: the \`start\` event comes
+$(r2 "$ag_lo_start") ms after the request (envd forks and waits for the exec; one
+fork + exec + wait of \`/bin/echo\` from bash takes $(r2 "$ag_spawn") ms at p50 on this
+host), the \`end\` event $(r2 "$ag_gap") ms later, or $(r2 "$ag_gap_qa") ms later when the
+client ACKs each chunk at once. $(if [ "$(jq -n "$ag_held >= 20")" = true ]; then
+        echo "The $(r2 "$ag_held") ms between the two is the server's next small write held back by
+Nagle's algorithm until the client's delayed ACK (40 ms on Linux): the server's socket
+lacks TCP_NODELAY, and the SDK's client delays its ACKs like any other."
+    else echo "No write waits for a delayed ACK (the difference is $(r2 "$ag_held") ms)."; fi)
+\`runCode('1+1')\` on loopback: $(r2 "$ag_code_lo") ms, $(r2 "$ag_code_qa") ms with the client ACKing at once.
+MD
+fi
 cat <<MD
 
 ## Routed requests per second (wrk)

@@ -12,6 +12,9 @@
 #                            sections' numbers). Sections, in run order:
 #       create   cube-bench create-only / create-exec-delete / create-delete
 #       api      cube-bench exec, pause/resume, routed vs direct, 16 MiB files
+#       agent    agent.sh: Process/Start of `true` (loopback in the sandbox, direct,
+#                gateway), warm runCode('1+1'), cube-init/cube-envd idle memory, and
+#                the same calls through the npm SDKs
 #       routed   routed_rps.sh: wrk routed req/s and per-request overhead vs direct
 #       resume   resume-bench: the worker's own pause/resume time (no gateway)
 #       files    files_big.sh: 1 GiB up and down, gateway and direct, peak memory
@@ -21,6 +24,7 @@
 #       profile  create-exec-delete under perf
 #       peers    runc, crun, bwrap on the same rootfs
 #   FILES_BIG_MB=1024 FILES_BIG_ROUNDS=3   size and rounds of the files section
+#   AGENT_N=BENCH_N*10       calls per series of the agent section
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SAN=0
@@ -28,7 +32,7 @@ export SAN=0
 N=${BENCH_N:-100}
 DENSITY=${CUBE_BENCH_DENSITY:-500}
 OUT="$ROOT/build/bench"
-SECTIONS=" create api routed resume files pool sdk density profile peers "
+SECTIONS=" create api agent routed resume files pool sdk density profile peers "
 ONLY=${BENCH_ONLY:-}
 ONLY=" ${ONLY//,/ } "
 for sec in $ONLY; do
@@ -82,6 +86,14 @@ if want api; then
     run_cube resume 1 "$((N / 2 > 10 ? N / 2 : 10))"
     run_cube route 1 "$((N * 5))"
     run_cube files 1 10 --file-mb 16
+fi
+
+# 5a. the in-sandbox agent: envd's Process/Start and the code interpreter's /execute on
+# loopback and through the gateway, cube-init/cube-envd idle memory, the SDK's view.
+if want agent; then
+    say "agent: Process/Start of true, warm runCode('1+1'), idle memory of the agent"
+    AGENT_N=${AGENT_N:-$((N * 10))} bash "$ROOT/tests/bench/agent.sh" 2>>"$OUT/bench.err" | record ||
+        say "agent.sh failed (build/bench/bench.err)"
 fi
 
 # 5b. routed requests per second under load (wrk) and per-request router overhead.
