@@ -596,6 +596,7 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
                                u_char *body, size_t len)
 {
     char msg[512], end_at[32], started_at[32], cpu[24], mem[24], disk[24], tmo[24];
+    char score[32];
     const char *argv[40];
     json_t *root, *a;
     char *md, *net = NULL;
@@ -692,21 +693,8 @@ static void step_create_worker(ngx_cube_op_t *op, ngx_int_t rc, ngx_uint_t statu
     }
     free(md);
     free(net);
-}
-
-static void step_create_hset(ngx_cube_op_t *op, redisReply *reply)
-{
-    char score[32];
-    const char *argv[4];
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, op_log(op), 0, "cube: recording sandbox %s failed: %s",
-                      op->sandbox_id, reply ? reply->str : "no connection");
-        op_worker_discard(op);
-        op_undo_placement(op);
-        op_redis_down(op);
-        return;
-    }
+    /* The list index goes out right behind the record, on the same connection (one
+     * round trip for both); its reply, which comes after the HSET's, answers. */
     ngx_snprintf((u_char *) score, sizeof(score), "%L%Z", (int64_t) op->started_ms);
     argv[0] = "ZADD";
     argv[1] = "cube:sandboxes";
@@ -717,11 +705,29 @@ static void step_create_hset(ngx_cube_op_t *op, redisReply *reply)
     }
 }
 
+/* The record could not be written: the create fails (503) and the sandbox goes. The
+ * ZADD sent behind it then finds the request answered; an index entry without a
+ * record is dropped by cube-scheduler's next sweep. */
+static void step_create_hset(ngx_cube_op_t *op, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, op_log(op), 0, "cube: recording sandbox %s failed: %s",
+                      op->sandbox_id, reply ? reply->str : "no connection");
+        op->record_failed = 1;
+        op_worker_discard(op);
+        op_undo_placement(op);
+        op_redis_down(op);
+    }
+}
+
 static void step_create_zadd(ngx_cube_op_t *op, redisReply *reply)
 {
     char traffic[CUBE_SHA256_HEX_LEN + 1];
     char *s;
 
+    if (op->record_failed || op->responded) {
+        return; /* the HSET failed: answered (503) and the sandbox discarded */
+    }
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         /* The record exists; only the list index misses it. */
         ngx_log_error(NGX_LOG_WARN, op_log(op), 0, "cube: ZADD of %s failed", op->sandbox_id);

@@ -58,6 +58,7 @@ struct ngx_cube_op_s {
     unsigned responded:1;
     unsigned async:1;            /* past the content handler's own call */
     unsigned tried_eval:1;
+    unsigned record_failed:1;    /* create: the record's HSET failed (sandbox discarded) */
     unsigned placed:1;           /* node's sandboxes counter was incremented */
     unsigned worker_killed:1;    /* the worker destroyed the sandbox (2xx on DELETE) */
     unsigned resuming:1;         /* connect/resume found the sandbox paused */
