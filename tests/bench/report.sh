@@ -247,7 +247,7 @@ Memory of the agent's processes, read from the host in /proc/<pid>/smaps_rollup 
 *idle* is a fresh sandbox left alone for 2 s, *after-use* the same sandbox (or the
 code-interpreter one, with cube-ci started) 2 s after the calls above, *after-use-65s*
 the base sandbox again once envd has let go of its finished processes (it keeps them a
-minute for late \`Connect\` calls). The targets are
+minute for late `Connect` calls). The targets are
 judged on PSS: what the sandbox costs, pages shared with other processes (the binary's
 text in every sandbox, libc) split among them. Private is what no other process
 shares; RSS counts shared pages in full for each process.
