@@ -39,6 +39,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -341,8 +342,10 @@ static int ci_listen(const char *spec)
         return -1;
     }
     fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    /* O_ASYNC before listen(): no connection can come without its SIGIO. */
+    /* O_ASYNC before listen(): no connection can come without its SIGIO. TCP_NODELAY
+     * too: connections inherit it from the listener (ci_http.c says why). */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
         bind(fd, sa, salen) < 0 || fcntl(fd, F_SETOWN, getpid()) < 0 ||
         fcntl(fd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0 || listen(fd, SOMAXCONN) < 0) {
         say("cube-ci socket %s: %s", host, strerror(errno));

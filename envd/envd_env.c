@@ -1,9 +1,12 @@
 /* Global sandbox state applied by POST /init. See envd_env.h. */
 #include "envd_env.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct {
     json_t *env_vars; /* from the last /init, without the E2B_* entries */
@@ -13,6 +16,7 @@ static struct {
     char *default_workdir;
     char *sandbox_id;
     char *template_id;
+    char *init_file; /* where the applied state is kept for a restarted envd */
 } st;
 
 static void replace_str(char **slot, const char *v)
@@ -54,6 +58,7 @@ void envd_env_free(void)
     free(st.default_workdir);
     free(st.sandbox_id);
     free(st.template_id);
+    free(st.init_file);
     memset(&st, 0, sizeof(st));
 }
 
@@ -79,6 +84,8 @@ static int opt_string(json_t *body, const char *key, const char **out, char *err
     *out = json_string_value(v);
     return 0;
 }
+
+static int save_state(void);
 
 int envd_env_apply_init(json_t *body, char *err, size_t errlen)
 {
@@ -128,7 +135,89 @@ int envd_env_apply_init(json_t *body, char *err, size_t errlen)
     if (tpl && *tpl)
         replace_str(&st.template_id, tpl);
     rebuild_env();
+    if (st.init_file && save_state() != 0) {
+        /* A restarted envd would come back without this token: say so loudly. */
+        fprintf(stderr, "cube-envd: cannot keep the init in %s: %s\n", st.init_file,
+                strerror(errno));
+    }
     return 0;
+}
+
+/* The state as an init body that recreates it exactly. */
+static json_t *state_body(void)
+{
+    json_t *o = json_object();
+
+    if (!o)
+        return NULL;
+    json_object_set(o, "envVars", st.env_vars);
+    if (st.token)
+        json_object_set_new(o, "accessToken", json_string(st.token));
+    if (st.default_user)
+        json_object_set_new(o, "defaultUser", json_string(st.default_user));
+    if (st.default_workdir)
+        json_object_set_new(o, "defaultWorkdir", json_string(st.default_workdir));
+    if (st.sandbox_id)
+        json_object_set_new(o, "sandboxID", json_string(st.sandbox_id));
+    if (st.template_id)
+        json_object_set_new(o, "templateID", json_string(st.template_id));
+    return o;
+}
+
+/* Written to a temporary name and renamed: a crash never leaves half a file. Mode
+ * 0600 (root in the sandbox): the token guards envd from outside, the sandbox's own
+ * root may read it anyway. */
+static int save_state(void)
+{
+    char tmp[4096];
+    json_t *o = state_body();
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    size_t len, off = 0;
+    ssize_t n;
+    int fd, rc = -1;
+
+    json_decref(o);
+    if (!text || snprintf(tmp, sizeof(tmp), "%s.tmp", st.init_file) >= (int)sizeof(tmp)) {
+        free(text);
+        errno = ENOMEM;
+        return -1;
+    }
+    len = strlen(text);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        while (off < len &&
+               ((n = write(fd, text + off, len - off)) > 0 || errno == EINTR))
+            off += n > 0 ? (size_t)n : 0;
+        if (close(fd) == 0 && off == len && rename(tmp, st.init_file) == 0)
+            rc = 0;
+        else
+            (void)unlink(tmp);
+    }
+    free(text);
+    return rc;
+}
+
+int envd_env_use_init_file(const char *path, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *body;
+    int rc;
+
+    replace_str(&st.init_file, path);
+    if (!st.init_file) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    body = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        if (access(path, F_OK) != 0 && errno == ENOENT)
+            return 0; /* first start: nothing applied yet */
+        snprintf(err, errlen, "%s: %s", path, jerr.text);
+        return -1;
+    }
+    rc = envd_env_apply_init(body, err, errlen);
+    json_decref(body);
+    return rc < 0 ? -1 : 1;
 }
 
 json_t *envd_env_global(void)

@@ -18,6 +18,12 @@ void envd_env_free(void);
  * changes nothing on error (returns -1 with a message in err). */
 int envd_env_apply_init(json_t *body, char *err, size_t errlen);
 
+/* Keep the applied state in path (every init rewrites it) and, when path exists,
+ * apply it now: an envd that cube-init restarts after a crash comes back with the
+ * sandbox's token, env vars and defaults instead of serving without a token.
+ * 1 restored, 0 nothing to restore, -1 (err) a file that cannot be applied. */
+int envd_env_use_init_file(const char *path, char *err, size_t errlen);
+
 /* The global env object (borrowed; string values only). */
 json_t *envd_env_global(void);
 /* Current access token, or NULL when none is set. */

@@ -5,8 +5,9 @@
  * without one (tests, a restarted envd) it POSTs /init.
  *
  *   cube-envd [--listen HOST:PORT] [--log-level debug|info|warn|error]
- *             [--channel-fd N]
+ *             [--channel-fd N] [--init-file PATH]
  */
+#include "cube_id.h"
 #include "cube_log.h"
 #include "daemon_opts.h"
 #include "envd_chan.h"
@@ -30,11 +31,12 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL] "
-               "[--channel-fd N]\n"
+               "[--channel-fd N] [--init-file PATH]\n"
                "  --listen HOST:PORT   address to serve on (default " DEFAULT_LISTEN
                "; [v6addr]:port for IPv6)\n"
                "  --log-level LEVEL    debug, info (default), warn or error\n"
                "  --channel-fd N       the worker channel (cube-init passes it)\n"
+               "  --init-file PATH     keep the applied init there; restore it at start\n"
                "  --version            print the envd protocol version\n");
 }
 
@@ -53,17 +55,40 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
+/* --init-file: the state of an earlier envd of this sandbox, if any. One that cannot
+ * be applied must not leave envd serving without a token: it gets one nobody knows. */
+static int restore_init(const char *path)
+{
+    char err[256], tok[41];
+    json_t *lock;
+    int rc = envd_env_use_init_file(path, err, sizeof(err));
+
+    if (rc == 1)
+        log_info("init restored from %s (token %s)", path,
+                 envd_env_access_token() ? "set" : "none");
+    if (rc >= 0)
+        return 0;
+    log_error("init file not applied (%s); locking envd (random access token)", err);
+    if (cube_id_generate(tok, sizeof(tok) - 1, 'x') < 0 ||
+        (lock = json_pack("{s:s}", "accessToken", tok)) == NULL)
+        return -1;
+    rc = envd_env_apply_init(lock, err, sizeof(err));
+    json_decref(lock);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"log-level", required_argument, NULL, 'L'},
         {"channel-fd", required_argument, NULL, 'C'},
+        {"init-file", required_argument, NULL, 'I'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *listen = DEFAULT_LISTEN;
+    const char *listen = DEFAULT_LISTEN, *init_file = NULL;
     enum cube_log_level level = CUBE_LOG_INFO;
     struct event *ev_chld, *ev_term, *ev_int;
     struct event_base *base;
@@ -72,7 +97,7 @@ int main(int argc, char **argv)
     char *end;
     long v;
 
-    while ((c = getopt_long(argc, argv, "l:L:C:Vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:L:C:I:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             listen = optarg;
@@ -90,6 +115,9 @@ int main(int argc, char **argv)
                 return 2;
             }
             chan = (int)v;
+            break;
+        case 'I':
+            init_file = optarg;
             break;
         case 'V':
             printf("%s\n", ENVD_VERSION);
@@ -114,6 +142,8 @@ int main(int argc, char **argv)
     /* A client vanishing mid-write must be an error return, not our death. */
     signal(SIGPIPE, SIG_IGN);
     envd_env_init();
+    if (init_file && restore_init(init_file) != 0)
+        return 1;
 
     base = event_base_new();
     /* Two priorities: the worker channel (0) before everything else (1, the default

@@ -127,7 +127,11 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     char init_path[] = "/.cube/bin/cube-init";
     char envd_path[] = "/.cube/bin/cube-envd";
     char chan_opt[] = "--channel-fd", chan_arg[] = CUBE_CHAN_FD_ARG;
-    char *init_argv[] = {init_path, chan_opt, chan_arg, envd_path, NULL};
+    /* envd keeps its applied init in the sandbox (root only) so that, restarted by
+     * cube-init after a crash, it comes back with the sandbox's token. */
+    char init_opt[] = "--init-file", init_file[] = "/run/cube-envd.init";
+    char *init_argv[] = {init_path, chan_opt,  chan_arg, envd_path,
+                         init_opt,  init_file, NULL};
     const struct sb_record *r = &job->rec;
     struct sb_record saved = *r;
     struct spawn_ctx ctx = {job, 0, 0};

@@ -4,7 +4,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -95,12 +99,55 @@ static void test_invalid_changes_nothing(void **state)
     assert_string_equal(env("A"), "1");
 }
 
+/* --init-file: what the last inits left is kept, and a restarted envd gets it all back
+ * (several inits merged, not just the last body); a damaged file is an error. */
+static void test_init_file(void **state)
+{
+    char dir[] = "/tmp/envd-env-XXXXXX", path[64], err[256];
+    struct stat sb;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/init", dir);
+    assert_int_equal(envd_env_use_init_file(path, err, sizeof(err)), 0); /* none yet */
+    assert_int_equal(apply("{\"envVars\":{\"A\":\"1\"},\"accessToken\":\"tok\","
+                           "\"defaultUser\":\"root\",\"sandboxID\":\"iabc\"}"),
+                     0);
+    assert_int_equal(apply("{\"accessToken\":\"tok2\",\"defaultWorkdir\":\"/w\"}"), 0);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    envd_env_free(); /* a new envd */
+    envd_env_init();
+    assert_null(envd_env_access_token());
+    assert_int_equal(envd_env_use_init_file(path, err, sizeof(err)), 1);
+    assert_string_equal(envd_env_access_token(), "tok2");
+    assert_string_equal(envd_env_default_user(), "root");
+    assert_string_equal(envd_env_default_workdir(), "/w");
+    assert_string_equal(env("A"), "1");
+    assert_string_equal(env("E2B_SANDBOX_ID"), "iabc");
+
+    envd_env_free();
+    envd_env_init();
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"accessToken\":", f);
+    fclose(f);
+    assert_int_equal(envd_env_use_init_file(path, err, sizeof(err)), -1);
+    assert_true(err[0] != '\0');
+    assert_null(envd_env_access_token());
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
