@@ -44,3 +44,20 @@ test('getInfo endAt is stable between calls', async () => {
     await sbx.kill();
   }
 });
+
+test('connect extends a running sandbox but never shortens it', async () => {
+  const sbx = await Sandbox.create({ timeoutMs: 300_000 });
+  try {
+    const before = (await sbx.getInfo()).endAt.getTime();
+    const same = await Sandbox.connect(sbx.sandboxId, { timeoutMs: 10_000 });
+    assert.equal(same.sandboxId, sbx.sandboxId);
+    const after = (await sbx.getInfo()).endAt.getTime();
+    assert.equal(after, before, 'a shorter connect timeout must leave endAt alone');
+    await Sandbox.connect(sbx.sandboxId, { timeoutMs: 900_000 });
+    const longer = (await sbx.getInfo()).endAt.getTime();
+    assert.ok(longer >= before + 500_000, `a longer connect timeout extends endAt (${longer - before} ms)`);
+    assert.equal((await same.commands.run('echo ok')).stdout, 'ok\n');
+  } finally {
+    await Sandbox.kill(sbx.sandboxId).catch(() => {});
+  }
+});
