@@ -6,17 +6,14 @@
 #include "ci_context.h"
 #include "ci_proto.h"
 #include "cube_log.h"
+#include "daemon_opts.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* Code and its environment; generous but bounded. */
 #define CI_MAX_BODY (16u << 20)
@@ -222,18 +219,6 @@ static void route(struct evhttp_request *req, void *arg)
     free(path);
 }
 
-/* Accepted connections inherit TCP_NODELAY from the listener. Without it, a
- * streamed reply's second small write (the end event after the start event, the
- * result after the first NDJSON line) waited for the client's delayed ACK: 40 ms per
- * call (tests/bench/agent.sh). */
-static void listener_nodelay(evutil_socket_t fd)
-{
-    int one = 1;
-
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-        log_warn("TCP_NODELAY on the listener: %s", strerror(errno));
-}
-
 static int http_new(struct event_base *base)
 {
     http = evhttp_new(base);
@@ -259,7 +244,7 @@ int ci_http_start_fd(struct event_base *base, int fd)
         http = NULL;
         return -1;
     }
-    listener_nodelay(fd);
+    daemon_listener_nodelay(fd);
     log_info("listening on descriptor %d", fd);
     return 0;
 }
@@ -276,7 +261,7 @@ int ci_http_start(struct event_base *base, const char *host, int port)
         http = NULL;
         return -1;
     }
-    listener_nodelay(evhttp_bound_socket_get_fd(bound));
+    daemon_listener_nodelay(evhttp_bound_socket_get_fd(bound));
     log_info("listening on %s:%d", host, port);
     return 0;
 }

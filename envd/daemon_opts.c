@@ -1,8 +1,12 @@
 #include "daemon_opts.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int daemon_parse_listen(const char *arg, char *host, size_t hostlen, int *port)
@@ -53,4 +57,12 @@ void daemon_ensure_std_fds(void)
                 close(n);
         }
     }
+}
+
+void daemon_listener_nodelay(int fd)
+{
+    int one = 1;
+
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        log_warn("TCP_NODELAY on the listener: %s", strerror(errno));
 }

@@ -5,6 +5,7 @@
 #include "connect_rpc.h"
 #include "cube_hash.h"
 #include "cube_log.h"
+#include "daemon_opts.h"
 #include "envd_chan.h"
 #include "envd_env.h"
 #include "envd_metrics.h"
@@ -16,13 +17,9 @@
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define UNAUTHORIZED_MESSAGE ENVD_UNAUTHORIZED_MESSAGE
 
@@ -268,18 +265,6 @@ static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
     return http_filter_bev(base, arg);
 }
 
-/* Accepted connections inherit TCP_NODELAY from the listener. Without it, a
- * streamed reply's second small write (the end event after the start event, the
- * result after the first NDJSON line) waited for the client's delayed ACK: 40 ms per
- * call (tests/bench/agent.sh). */
-static void listener_nodelay(evutil_socket_t fd)
-{
-    int one = 1;
-
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-        log_warn("TCP_NODELAY on the listener: %s", strerror(errno));
-}
-
 int envd_http_start(struct event_base *base, const char *host, int port)
 {
     http = evhttp_new(base);
@@ -306,7 +291,7 @@ int envd_http_start(struct event_base *base, const char *host, int port)
         http = NULL;
         return -1;
     }
-    listener_nodelay(evhttp_bound_socket_get_fd(bound));
+    daemon_listener_nodelay(evhttp_bound_socket_get_fd(bound));
     log_info("listening on %s:%d (envd %s)", host, port, ENVD_VERSION);
     return 0;
 }
