@@ -13,12 +13,14 @@
 #include "base64.h"
 #include "connect_envelope.h"
 #include "cube_log.h"
+#include "proc_exec.h"
 #include "process_status.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,6 +493,11 @@ static void expire_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     proc_free(arg);
+    /* The last record of a burst of commands is gone: hand the heap they
+     * fragmented back to the kernel, or an envd that once ran a thousand
+     * commands keeps their memory for the sandbox's whole life. */
+    if (!table)
+        malloc_trim(0);
 }
 
 static char *end_event_json(int wstatus)
@@ -616,88 +623,6 @@ void proc_table_shutdown(void)
 
 /* ---------------------------------------------------------------- spawn */
 
-/* What the child reports through the status pipe when it cannot exec. */
-struct spawn_failure {
-    int stage;
-    int err;
-};
-
-enum {
-    STAGE_SETUP,
-    STAGE_SETGROUPS,
-    STAGE_SETGID,
-    STAGE_SETUID,
-    STAGE_CHDIR,
-    STAGE_EXEC
-};
-
-static const char *stage_names[] = {"set up", "setgroups", "setgid",
-                                    "setuid", "chdir",     "exec"};
-
-static void __attribute__((noreturn)) child_fail(int fd, int stage)
-{
-    struct spawn_failure f = {stage, errno};
-    ssize_t r = write(fd, &f, sizeof(f));
-
-    (void)r;
-    _exit(127);
-}
-
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn))
-child_exec(const struct proc_spec *spec, int fd_in, int fd_out, int fd_err, int status_fd)
-{
-    struct sigaction dfl;
-    sigset_t none;
-    int sig;
-
-    /* Dispositions we set (SIGPIPE ignored) would survive exec; handlers
-     * libevent installed must not run here. Start the program clean. */
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &dfl, NULL);
-
-    /* A session of its own: signals to the group reach all it starts, and a
-     * pty can become its controlling terminal. */
-    if (setsid() < 0)
-        child_fail(status_fd, STAGE_SETUP);
-    if (spec->pty && ioctl(fd_out, TIOCSCTTY, 0) < 0)
-        child_fail(status_fd, STAGE_SETUP);
-    /* Our fds are all >= 3 (main() makes sure 0-2 are taken), so dup2 onto
-     * 0-2 cannot clobber one we still need. */
-    if (dup2(fd_in, 0) < 0 || dup2(fd_out, 1) < 0 || dup2(fd_err, 2) < 0)
-        child_fail(status_fd, STAGE_SETUP);
-    if (status_fd != 3) {
-        if (dup3(status_fd, 3, O_CLOEXEC) < 0)
-            child_fail(status_fd, STAGE_SETUP);
-        status_fd = 3;
-    }
-    /* Everything of envd's is close-on-exec already; this is the backstop. */
-    close_range(4, ~0U, 0);
-
-    if (spec->user) {
-        if (geteuid() == 0) {
-            if (setgroups((size_t)spec->user->ngroups, spec->user->groups) < 0)
-                child_fail(status_fd, STAGE_SETGROUPS);
-            if (setgid(spec->user->gid) < 0)
-                child_fail(status_fd, STAGE_SETGID);
-            if (setuid(spec->user->uid) < 0)
-                child_fail(status_fd, STAGE_SETUID);
-        } else if (spec->user->uid != geteuid()) {
-            /* Unprivileged envd (tests) can only run processes as itself. */
-            errno = EPERM;
-            child_fail(status_fd, STAGE_SETUID);
-        }
-    }
-    if (chdir(spec->cwd) < 0)
-        child_fail(status_fd, STAGE_CHDIR);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execve(spec->path, spec->argv, spec->envp);
-    child_fail(status_fd, STAGE_EXEC);
-}
-
 static int set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -743,12 +668,9 @@ static void close_fd(int *fd)
 
 struct proc *proc_spawn(const struct proc_spec *spec, char *err, size_t errlen)
 {
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1};
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
     int master = -1, slave = -1;
-    struct spawn_failure fail;
-    sigset_t all, old;
     struct proc *p = NULL;
-    ssize_t n;
     pid_t pid;
 
     if (spec->pty) {
@@ -766,43 +688,16 @@ struct proc *proc_spawn(const struct proc_spec *spec, char *err, size_t errlen)
             goto sys_fail;
         }
     }
-    if (pipe2(st, O_CLOEXEC) < 0)
-        goto sys_fail;
-
-    /* Block signals across fork so that no libevent handler runs in the child
-     * before it resets them. */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0) {
-        if (spec->pty)
-            child_exec(spec, slave, slave, slave, st[1]);
-        child_exec(spec, in[0], out[1], errp[1], st[1]);
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (spec->pty)
+        pid = proc_exec(spec, slave, slave, slave, err, errlen);
+    else
+        pid = proc_exec(spec, in[0], out[1], errp[1], err, errlen);
     if (pid < 0)
-        goto sys_fail;
-
-    close_fd(&st[1]);
+        goto fail;
     close_fd(&slave);
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&errp[1]);
-    /* Wait for exec: the status pipe closes on success, or carries the
-     * failure. This is quick (fork to exec), and Go's envd waits likewise. */
-    do
-        n = read(st[0], &fail, sizeof(fail));
-    while (n < 0 && errno == EINTR);
-    close_fd(&st[0]);
-    if (n == (ssize_t)sizeof(fail)) {
-        waitpid(pid, NULL, 0);
-        if (fail.stage == STAGE_EXEC)
-            snprintf(err, errlen, "fork/exec %s: %s", spec->path, strerror(fail.err));
-        else
-            snprintf(err, errlen, "starting %s: %s: %s", spec->path,
-                     stage_names[fail.stage], strerror(fail.err));
-        goto fail;
-    }
 
     p = calloc(1, sizeof(*p));
     if (!p)
@@ -885,8 +780,6 @@ fail:
     close_fd(&out[1]);
     close_fd(&errp[0]);
     close_fd(&errp[1]);
-    close_fd(&st[0]);
-    close_fd(&st[1]);
     close_fd(&master);
     close_fd(&slave);
     json_decref(spec->config);

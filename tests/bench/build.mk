@@ -26,3 +26,10 @@ $(POOL_BENCH_BIN): $(BUILD)/obj/tests/bench/pool_bench.o $(COMMON_LIB)
 
 # resume-bench: the worker's own pause/resume time (its rules are in their own file).
 -include tests/bench/resume_bench.mk
+
+# spawn-floor: (v)fork + exec + wait of a program, the floor under envd's Process/Start.
+SPAWN_FLOOR_BIN := $(BUILD)/bin/spawn-floor
+BINS += $(SPAWN_FLOOR_BIN)
+$(SPAWN_FLOOR_BIN): $(BUILD)/obj/tests/bench/spawn_floor.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^

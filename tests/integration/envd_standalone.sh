@@ -140,6 +140,16 @@ check "Start: missing cwd is invalid_argument in end-stream" "$TMP/s5" has "$TMP
     '{"error":{"code":"invalid_argument","message":"cwd '"'"'/no/such/dir'"'"' does not exist"}}'
 check "Start: errors still answer 200" "$TMP/s5.h" grep -q '^HTTP/1.1 200' "$TMP/s5.h"
 
+# The program is started by a child sharing envd's memory until it execs; a
+# failed exec must come back as an error, leave no zombie, and spoil nothing.
+stream Start '{"process":{"cmd":"/etc/passwd"}}' "$TMP/s5x" -H "$AUTH"
+check "Start: a program that cannot be exec'd is internal, with the exec error" "$TMP/s5x" has "$TMP/s5x" \
+    '{"error":{"code":"internal","message":"error starting process: fork/exec /etc/passwd: Permission denied"}}'
+check "Start: the failed child is reaped (no zombie of envd's)" "$TMP/envd.log" \
+    test -z "$(ps --ppid "$ENVD_PID" -o stat= | grep Z)"
+stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo after"]}}' "$TMP/s5y" -H "$AUTH"
+check "Start: the next start after a failed exec works" "$TMP/s5y" test "$(data_of "$TMP/s5y")" = after
+
 stream Start '{"process":{"cmd":"/bin/ls"}}' "$TMP/s6" -H "Authorization: Basic $(printf 'no-such-user-x:' | base64 -w0)"
 check "Start: unknown user is unauthenticated" "$TMP/s6" has "$TMP/s6" '"code":"unauthenticated"'
 
