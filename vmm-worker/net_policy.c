@@ -443,6 +443,19 @@ void net_policy_mark_present(int slot)
         present[slot / 64] |= 1ull << (slot % 64);
 }
 
+int net_policy_present(int slot)
+{
+    if (slot < 0 || slot >= SLOT_COUNT)
+        return 1;
+    return (present[slot / 64] & (1ull << (slot % 64))) != 0;
+}
+
+void net_policy_mark_clean(int slot)
+{
+    if (slot >= 0 && slot < SLOT_COUNT)
+        present[slot / 64] &= ~(1ull << (slot % 64));
+}
+
 int net_policy_nft(const char *cmds, char **out, char *err, int errlen)
 {
     int rc;

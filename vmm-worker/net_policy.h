@@ -51,6 +51,10 @@ char *net_policy_commands(const char *table, int slot, const struct net_policy *
  * slots the table already holds policies for (a previous worker's). */
 void net_policy_init(const char *table);
 void net_policy_mark_present(int slot);
+/* Whether this process knows of a policy in slot's chain (or cannot rule one out). */
+int net_policy_present(int slot);
+/* Another process (a spawner) removed slot's policy: nothing to clear next time. */
+void net_policy_mark_clean(int slot);
 /* Make slot's policy p, atomically replacing what it had. 0, or -1 with err set. */
 int net_policy_apply(int slot, const struct net_policy *p, char *err, int errlen);
 /* Remove slot's policy (idempotent). 0 or -1 (logged). */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cube_log.h"
@@ -24,6 +25,10 @@
 #define NL_WHAT_LEN 64
 #define NL_REQ_ROOM 256 /* the largest request below (veth create) is ~100 bytes */
 #define NL_RECV_SIZE 16384
+/* How long a release waits for the kernel to remove a dead sandbox's veth pair
+ * before deleting it itself, and how often it looks. */
+#define VETH_GONE_WAIT_MS 250
+#define VETH_GONE_POLL_MS 2
 
 /* Up to NL_MAX_REQ requests sent with one sendmsg. Each asks for an ACK, so every one
  * is answered (the kernel handles them in order and goes on after a failure) and the
@@ -509,11 +514,26 @@ out:
     return rc;
 }
 
+/* 1 if the link exists, 0 if not, -1 if that cannot be told. */
+static int link_exists(struct mnl_socket *sk, const char *ifname)
+{
+    char err[160];
+    struct nl_batch b;
+
+    batch_init(&b, sk, "");
+    req_getlink(&b, ifname);
+    if (batch_run(&b, err, sizeof(err)) == 0)
+        return 1;
+    return b.res[0] == -ENODEV ? 0 : -1;
+}
+
 void netns_teardown(int slot)
 {
     char ifname[IFNAMSIZ], err[160];
+    struct timespec pause = {0, VETH_GONE_POLL_MS * 1000000L};
     struct mnl_socket *sk;
     struct nl_batch b;
+    int waited, e;
 
     if (slot_ifname(slot, ifname, sizeof(ifname)) < 0)
         return; /* slot < 0: never had a veth */
@@ -522,8 +542,23 @@ void netns_teardown(int slot)
         log_warn("netns: teardown of %s: %s", ifname, err);
         return;
     }
-    /* Deleting either end deletes the pair; the sandbox end also dies with its netns,
-     * so a missing vh (ENODEV) is the normal case after the sandbox ended. */
+    /* The sandbox's netns dies with its last process, and the kernel then removes the
+     * pair itself, batched with every other namespace dying at the time (~15 ms after
+     * init here). Deleting it ourselves meanwhile costs a second unregistration: the
+     * rtnl lock held across RCU grace periods (~20 ms, during which no other spawner
+     * can create a veth). So look until it is gone, and delete it only if it stays
+     * (its netns still held: init not dead yet). */
+    for (waited = 0; waited < VETH_GONE_WAIT_MS; waited += VETH_GONE_POLL_MS) {
+        e = link_exists(sk, ifname);
+        if (e == 0) {
+            mnl_socket_close(sk);
+            return;
+        }
+        if (e < 0)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    /* Deleting either end deletes the pair; ENODEV: it went just now. */
     batch_init(&b, sk, "");
     req_del(&b, ifname);
     if (batch_run(&b, err, sizeof(err)) < 0 && b.res[0] != -ENODEV)

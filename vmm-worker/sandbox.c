@@ -55,6 +55,7 @@ struct sandbox {
     struct evhttp_request *del_http[MAX_PENDING_DELETES];
     int n_del;
     int64_t t0;                    /* monotonic ms at create start, for latency logs */
+    int64_t kill_us, gone_us;      /* when killed, when init was gone (µs, for logs) */
     int64_t claim_us[CLAIM_STEPS]; /* when each claim step ended (µs, debug logs) */
     struct sandbox *next;          /* w->sandboxes, or its pool's ready list */
     struct sandbox *all_next;
@@ -692,10 +693,19 @@ static void on_released(const struct prep_result *res, int pidfd, int chanfd, vo
     if (chanfd >= 0)
         close(chanfd);
     if (!res || res->status < 0)
-        prep_release(sb->rec.inst, sb->rec.slot, sb->dir); /* spawner died: do it here */
+        prep_release(sb->rec.inst, sb->rec.slot, sb->dir, 1); /* spawner died: here */
+    else if (sb->rec.slot >= 0)
+        net_policy_mark_clean(sb->rec.slot); /* the spawner cleared it, if it had one */
     slots_release(&w->slots, sb->rec.slot);
     all_remove(w, sb);
-    log_info("sandbox %s destroyed", sb->rec.id);
+    if (sb->kill_us && sb->gone_us)
+        log_info(
+            "sandbox %s destroyed (init gone %lld us after the kill, released %lld us "
+            "later)",
+            sb->rec.id, (long long)(sb->gone_us - sb->kill_us),
+            (long long)(now_us() - sb->gone_us));
+    else
+        log_info("sandbox %s destroyed", sb->rec.id);
     if (sb->create_http)
         api_reply_error(take_create_http(sb), 500,
                         sb->fail_msg[0] ? sb->fail_msg : "sandbox ended during creation");
@@ -712,6 +722,7 @@ static void finalize(struct sandbox *sb)
     struct pool *p = sb->pool;
     int was_preparing = pool_detach(sb);
 
+    sb->gone_us = now_us();
     if (sb->in_table) {
         table_remove(w, sb);
         node_registry_sandbox_gone(w->reg, sb->rec.id);
@@ -735,6 +746,7 @@ static void finalize(struct sandbox *sb)
     memset(&job, 0, sizeof(job));
     job.kind = PREP_RELEASE;
     job.rec = sb->rec;
+    job.clear_policy = (uint32_t)net_policy_present(sb->rec.slot);
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
     if (!w->spawners || spawners_submit(w->spawners, &job, on_released, sb) < 0)
         on_released(NULL, -1, -1, sb);
@@ -769,6 +781,7 @@ static void kill_sandbox(struct sandbox *sb)
     sb->probe = NULL;
     envd_chan_free(sb->chan);
     sb->chan = NULL;
+    sb->kill_us = now_us();
     /* Persist "killing" first: if the worker dies now, the next one finishes this. */
     sb->rec.state = SB_KILLING;
     if (state_save(sb->dir, &sb->rec) < 0)
@@ -1053,7 +1066,7 @@ static void teardown_dir(struct worker *w, const char *name)
         /* Crashed before the first state write: only the directory (and, to be safe,
          * a cgroup named after it) can exist. */
         log_warn("sandbox %s: no usable state.json; removing leftovers", name);
-        prep_release(name, -1, dir);
+        prep_release(name, -1, dir, 1);
         return;
     }
     fd = open_if_same(&rec);
@@ -1061,7 +1074,7 @@ static void teardown_dir(struct worker *w, const char *name)
         ns_spawn_kill_wait(fd);
         close(fd);
     }
-    prep_release(rec.inst, rec.slot, dir);
+    prep_release(rec.inst, rec.slot, dir, 1);
     if (rec.state != SB_POOLED)
         node_registry_sandbox_gone(w->reg, rec.id);
     log_info("sandbox %s torn down (was %s)", rec.id, sb_state_name(rec.state));

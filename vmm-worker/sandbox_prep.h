@@ -35,6 +35,7 @@ struct prep_job {
     struct sb_record rec; /* rec.inst names the cgroups; state "creating" */
     char dir[PATH_MAX];   /* the sandbox's state directory */
     char rootfs[PATH_MAX];
+    uint32_t clear_policy; /* release: the slot has an egress policy to remove */
 };
 
 struct prep_result {
@@ -52,10 +53,11 @@ struct prep_result {
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
                struct prep_result *res, int *pidfd, int *chanfd);
 
-/* Remove a sandbox's veth, cgroups, quota and directory; safe on partly made
- * sandboxes and when repeated; slot < 0 = unknown. state.json goes last so an
- * interrupted release is retried by the next worker start. */
-void prep_release(const char *cg, int slot, const char *dir);
+/* Remove a sandbox's veth, cgroups, quota and directory, and with clear_policy its
+ * slot's egress policy; safe on partly made sandboxes and when repeated; slot < 0 =
+ * unknown. state.json goes last so an interrupted release is retried by the next
+ * worker start. */
+void prep_release(const char *cg, int slot, const char *dir, int clear_policy);
 
 /* Claim-time: the sandbox's UTS hostname and its /etc/hostname and /etc/hosts
  * (rewritten in place through the sandbox's root) become name. pid is the pidfd's

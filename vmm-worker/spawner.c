@@ -147,7 +147,7 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
             prep_spawn(env, &job, &res, &pidfd, &chanfd);
             res.has_chan = chanfd >= 0;
         } else if (job.kind == PREP_RELEASE) {
-            prep_release(job.rec.inst, job.rec.slot, job.dir);
+            prep_release(job.rec.inst, job.rec.slot, job.dir, (int)job.clear_policy);
             res.status = 0;
         } else {
             res.status = -1;

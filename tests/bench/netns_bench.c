@@ -213,9 +213,10 @@ static int run(struct bench *b, int old)
             (void)fprintf(stderr, "netns-bench: %s setup %d failed: %s\n", impl, i,
                           old ? "ip failed" : err);
     }
-    /* Alive: the pair really has to be deleted. --dead: the sandbox ended first, as in
-     * production; the kernel removes the pair with the netns, asynchronously, so
-     * teardown meets either ENODEV or a pair still being cleaned up. */
+    /* Alive: the pair really has to be deleted (netns_teardown first waits
+     * VETH_GONE_WAIT_MS for it to go, so this times that wait too). --dead: the
+     * sandbox ended first, as in production; the kernel removes the pair with the
+     * netns, asynchronously, and teardown waits for that. */
     if (b->dead) {
         reap_kids(b, hold);
         hold = -1;
