@@ -4,7 +4,7 @@
 
 ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/http_filter.c envd/envd_env.c envd/envd_user.c \
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
-             envd/connect_rpc.c envd/base64.c envd/process.c envd/proc_exec.c envd/process_rpc.c \
+             envd/connect_rpc.c envd/base64.c envd/process.c envd/proc_exec.c envd/process_rpc.c envd/process_input.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
              envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/fs_watcher.c envd/daemon_opts.c \

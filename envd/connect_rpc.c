@@ -183,20 +183,39 @@ void connect_error(struct evhttp_request *req, enum connect_code code, const cha
     va_end(ap);
 
     if (connect_request_is_streaming(req)) {
-        /* The client only reads the body of a 200 response, so stream errors
-         * always travel in the end-stream envelope. */
-        struct evbuffer *body = evbuffer_new();
-        envd_http_common_headers(req);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                          "application/connect+json");
-        if (body)
-            add_end_envelope(body, code, message);
-        evhttp_send_reply(req, 200, "OK", body);
-        if (body)
-            evbuffer_free(body);
+        connect_stream_answer(req, NULL, (int)code, message);
         return;
     }
     envd_reply_json(req, connect_code_http_status(code), error_object(code, message));
+}
+
+void connect_stream_answer(struct evhttp_request *req, json_t *msg, int code,
+                           const char *message)
+{
+    /* The client only reads the body of a 200 response, so stream errors
+     * always travel in the end-stream envelope. */
+    struct evbuffer *body = evbuffer_new();
+    char *payload = msg && code < 0 ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+    envd_http_common_headers(req);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/connect+json");
+    if (body && payload) {
+        uint8_t hdr[CONNECT_ENVELOPE_HEADER_LEN];
+
+        connect_envelope_header(hdr, 0, (uint32_t)strlen(payload));
+        evbuffer_add(body, hdr, sizeof(hdr));
+        evbuffer_add(body, payload, strlen(payload));
+    } else if (msg && code < 0) {
+        code = CONNECT_INTERNAL; /* the answer could not be encoded */
+        message = "out of memory";
+    }
+    if (body)
+        add_end_envelope(body, code, message);
+    evhttp_send_reply(req, 200, "OK", body);
+    if (body)
+        evbuffer_free(body);
+    free(payload);
 }
 
 struct connect_stream {

@@ -65,6 +65,12 @@ void connect_unary_reply(struct evhttp_request *req, json_t *msg);
 void connect_error(struct evhttp_request *req, enum connect_code code, const char *fmt,
                    ...) __attribute__((format(printf, 3, 4)));
 
+/* A streaming answer whatever the request's Content-Type says (a client-streaming
+ * call's): 200 application/connect+json, msg's envelope when code < 0 and msg is not
+ * NULL, then the end-stream envelope, with the error when code >= 0. */
+void connect_stream_answer(struct evhttp_request *req, json_t *msg, int code,
+                           const char *message);
+
 struct connect_stream;
 typedef void (*connect_stream_gone_cb)(struct connect_stream *s, void *arg);
 

@@ -13,6 +13,7 @@
 #include "files_upload.h"
 #include "fs_rpc.h"
 #include "http_filter.h"
+#include "process_input.h"
 #include "process_rpc.h"
 
 #include <event2/buffer.h>
@@ -221,6 +222,12 @@ static void route(struct evhttp_request *req, void *arg)
     if (is_connect_path(path)) {
         if (method != EVHTTP_REQ_POST) {
             envd_reply_error(req, 405, "method not allowed");
+            return;
+        }
+        /* The filter consumed the stream and checked the token on its head; this
+         * is its bodyless stand-in. */
+        if (strcmp(path, "/process.Process/StreamInput") == 0) {
+            process_input_reply(req);
             return;
         }
         if (!token_ok(req)) {

@@ -58,14 +58,14 @@ struct upload {
     int cur; /* the file taking the current part's data, or -1 */
     char **dirs;
     int ndirs;
-    int done;                  /* in place: nothing to undo */
-    struct upload_result *res; /* where callbacks put an error */
+    int done;                /* in place: nothing to undo */
+    struct sink_result *res; /* where callbacks put an error */
 };
 
-static int set_error(struct upload_result *r, int status, const char *fmt, ...)
+static int set_error(struct sink_result *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int set_error(struct upload_result *r, int status, const char *fmt, ...)
+static int set_error(struct sink_result *r, int status, const char *fmt, ...)
 {
     char msg[PATH_MAX + 256];
     va_list ap;
@@ -80,7 +80,7 @@ static int set_error(struct upload_result *r, int status, const char *fmt, ...)
 }
 
 /* An I/O error on path as an answer: a full disk is 507 with E2B's message. */
-static int sys_error(struct upload_result *r, const char *path, int e)
+static int sys_error(struct sink_result *r, const char *path, int e)
 {
     if (e == ENOSPC || e == EDQUOT)
         return set_error(r, 507, "not enough disk space available");
@@ -92,7 +92,7 @@ static int sys_error(struct upload_result *r, const char *path, int e)
 }
 
 /* X-Metadata-<key>: <value> headers as a JSON object (keys lowercased). */
-static json_t *collect_metadata(const struct http_head *h, struct upload_result *r)
+static json_t *collect_metadata(const struct http_head *h, struct sink_result *r)
 {
     static const char prefix[] = "x-metadata-";
     json_t *meta = json_object();
@@ -160,7 +160,7 @@ static void note_dir(const char *dir, void *arg)
 /* Open the file that receives path's data: parents made for the user, then a
  * temporary file beside the target (or the target itself when it is a device
  * or FIFO), owned by the user, with the upload's metadata. */
-static int open_target(struct upload *u, const char *path, struct upload_result *r)
+static int open_target(struct upload *u, const char *path, struct sink_result *r)
 {
     struct upfile *f;
     struct stat st;
@@ -232,7 +232,7 @@ static int open_target(struct upload *u, const char *path, struct upload_result 
     return 0;
 }
 
-static int close_file(struct upfile *f, struct upload_result *r)
+static int close_file(struct upfile *f, struct sink_result *r)
 {
     int rc = close(f->fd);
 
@@ -304,7 +304,7 @@ static int on_part_end(void *arg)
 /* ---------------------------------------------------------------- body */
 
 /* Plain (inflated) body bytes. */
-static int sink(struct upload *u, const uint8_t *p, size_t n, struct upload_result *r)
+static int sink(struct upload *u, const uint8_t *p, size_t n, struct sink_result *r)
 {
     if (!u->multipart)
         return write_all(u->f[0].fd, p, n) == 0 ? 0 : sys_error(r, u->f[0].path, errno);
@@ -315,7 +315,7 @@ static int sink(struct upload *u, const uint8_t *p, size_t n, struct upload_resu
     return r->body ? -1 : set_error(r, 400, "%s", u->mp.err);
 }
 
-static int gzip_error(struct upload *u, struct upload_result *r)
+static int gzip_error(struct upload *u, struct sink_result *r)
 {
     if (u->multipart)
         return set_error(r, 400, "invalid gzip body");
@@ -325,7 +325,7 @@ static int gzip_error(struct upload *u, struct upload_result *r)
 /* Inflate in[0..n) into sink(). Concatenated gzip members are accepted, as
  * Go's gzip.Reader does. */
 static int inflate_body(struct upload *u, const uint8_t *in, size_t n,
-                        struct upload_result *r)
+                        struct sink_result *r)
 {
     z_stream *zs = &u->zs;
 
@@ -362,7 +362,7 @@ static int inflate_body(struct upload *u, const uint8_t *in, size_t n,
     return 0;
 }
 
-int upload_body(struct upload *u, const uint8_t *p, size_t n, struct upload_result *r)
+int upload_body(struct upload *u, const uint8_t *p, size_t n, struct sink_result *r)
 {
     r->status = 0;
     r->body = NULL;
@@ -371,7 +371,7 @@ int upload_body(struct upload *u, const uint8_t *p, size_t n, struct upload_resu
 
 /* ---------------------------------------------------------------- start, end */
 
-struct upload *upload_start(const struct http_head *h, struct upload_result *r)
+struct upload *upload_start(const struct http_head *h, struct sink_result *r)
 {
     const char *ct = http_head_get(h, "Content-Type");
     const char *ce = http_head_get(h, "Content-Encoding");
@@ -474,7 +474,7 @@ static json_t *upload_entry(const char *path, json_t *meta)
     return o;
 }
 
-void upload_finish(struct upload *u, struct upload_result *r)
+void upload_finish(struct upload *u, struct sink_result *r)
 {
     json_t *out;
 
@@ -563,3 +563,32 @@ void files_upload(struct evhttp_request *req)
     }
     envd_reply_json(req, status, body);
 }
+
+static void *sink_start(const struct http_head *h, struct sink_result *res)
+{
+    return upload_start(h, res);
+}
+
+static int sink_body(void *u, const uint8_t *p, size_t n, struct sink_result *res)
+{
+    return upload_body(u, p, n, res);
+}
+
+static void sink_finish(void *u, struct sink_result *res)
+{
+    upload_finish(u, res);
+}
+
+static void sink_release(void *u)
+{
+    upload_free(u);
+}
+
+const struct body_sink files_upload_sink = {
+    .path = "/files",
+    .bulk = 1,
+    .start = sink_start,
+    .body = sink_body,
+    .finish = sink_finish,
+    .release = sink_release,
+};

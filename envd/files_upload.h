@@ -19,22 +19,22 @@ struct upload;
  * WatchDir does not report them. */
 #define FILES_UPLOAD_TMP_PREFIX ".cube-upload-"
 
-/* An answer: 200 with the entry array, or {"code","message"} with an error. */
-struct upload_result {
-    int status;
-    json_t *body;
-};
+/* Answers (struct sink_result): 200 with the entry array, or {"code","message"}
+ * with an error. */
 
 /* Check a head. Returns the upload, or NULL with the error answer in *res. */
-struct upload *upload_start(const struct http_head *h, struct upload_result *res);
+struct upload *upload_start(const struct http_head *h, struct sink_result *res);
 /* The next n body bytes. Returns 0, or -1 with the error answer in *res (the
  * upload is then void: free it). */
-int upload_body(struct upload *u, const uint8_t *p, size_t n, struct upload_result *res);
+int upload_body(struct upload *u, const uint8_t *p, size_t n, struct sink_result *res);
 /* The body ended: put the files in place. *res is the answer either way. */
-void upload_finish(struct upload *u, struct upload_result *res);
+void upload_finish(struct upload *u, struct sink_result *res);
 /* Release an upload; one that did not finish leaves nothing behind (its
  * temporary files and the directories it made are removed). */
 void upload_free(struct upload *u);
+
+/* The above, for http_filter.c. */
+extern const struct body_sink files_upload_sink;
 
 /* The evhttp handler of POST /files: answers with what the filter's upload
  * came to. */

@@ -9,7 +9,8 @@
  *              complete, then passed on (any request but POST /files) or
  *              dropped (an upload: its head was parsed here).
  *   F_PASS     the body of a passed-on request: bytes go on to evhttp as read.
- *   F_UPLOAD   an upload's body: de-chunked bytes go to files_upload.c.
+ *   F_UPLOAD   a sink's body: de-chunked bytes go to its consumer (an
+ *              upload to files_upload.c, a StreamInput to process_input.c).
  *   F_DISCARD  the rest of a refused or failed upload's body: dropped.
  *   F_RAW      after an upgrade or a head this parser refused: every byte
  *              goes on to evhttp, which answers (or closes) by its own rules.
@@ -27,6 +28,7 @@
 #include "http_filter.h"
 
 #include "files_upload.h"
+#include "process_input.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -73,11 +75,18 @@ struct conn {
     int maybe;    /* -1 unknown, else whether the target may be /files */
     struct evbuffer *head;
     struct http_head h;
-    struct upload *up;
+    const struct body_sink *sink; /* the request whose body is being consumed */
+    void *sk;                     /* its state; NULL once finished or failed */
+    int bulk;                     /* that sink takes large bodies: direct reads */
+    char stand_path[40];          /* path of its stand-in request */
     TAILQ_HEAD(, result) results;
 };
 
 static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
+
+/* The requests whose bodies are consumed here as they arrive. */
+static const struct body_sink *const sinks[] = {&files_upload_sink, &process_input_sink};
+#define NSINKS (sizeof(sinks) / sizeof(sinks[0]))
 static char marker[33]; /* per process: stand-ins cannot be forged */
 
 const char *http_head_get(const struct http_head *h, const char *name)
@@ -129,16 +138,22 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
-/* Once the target is known: can it be /files? Heads of other requests (most
- * of them Connect calls, POSTs too) are then not kept. Conservative: only a
- * target that plainly names another path is ruled out. */
+/* Once the target is known: can it be a sink's path? Heads of other requests
+ * (most of them Connect calls, POSTs too) are then not kept. Conservative:
+ * only a target that plainly names another path is ruled out. */
 static int maybe_upload(struct conn *c)
 {
     const char *u = c->h.url;
+    size_t i, n;
 
-    if (c->maybe < 0)
-        c->maybe = u && (u[0] != '/' || (strncmp(u, "/files", 6) == 0 &&
-                                         (u[6] == '\0' || u[6] == '?' || u[6] == '#')));
+    if (c->maybe >= 0)
+        return c->maybe;
+    c->maybe = u && u[0] != '/';
+    for (i = 0; u && !c->maybe && i < NSINKS; i++) {
+        n = strlen(sinks[i]->path);
+        c->maybe = strncmp(u, sinks[i]->path, n) == 0 &&
+                   (u[n] == '\0' || u[n] == '?' || u[n] == '#');
+    }
     return c->maybe;
 }
 
@@ -190,14 +205,14 @@ static int on_pause(http_parser *p)
     return 0;
 }
 
-static void upload_failed(struct conn *c, struct upload_result *r);
+static void upload_failed(struct conn *c, struct sink_result *r);
 
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct conn *c = p->data;
-    struct upload_result r;
+    struct sink_result r;
 
-    if (c->st == F_UPLOAD && upload_body(c->up, (const uint8_t *)at, n, &r) != 0)
+    if (c->st == F_UPLOAD && c->sink->body(c->sk, (const uint8_t *)at, n, &r) != 0)
         upload_failed(c, &r);
     return 0;
 }
@@ -230,8 +245,8 @@ static void fail_writes(struct conn *c)
                               BEV_TRIG_DEFER_CALLBACKS);
 }
 
-/* Queue an upload's answer and hand evhttp its bodyless stand-in. */
-static void stand_in(struct conn *c, struct upload_result *r, int close)
+/* Queue a sink's answer and hand evhttp its bodyless stand-in. */
+static void stand_in(struct conn *c, struct sink_result *r, int close)
 {
     struct result *res = calloc(1, sizeof(*res));
     const char *conn_hdr = http_head_get(&c->h, "Connection");
@@ -250,35 +265,45 @@ static void stand_in(struct conn *c, struct upload_result *r, int close)
         conn_hdr = "close";
     /* Header values come from the parser: no CR or LF in them. */
     evbuffer_add_printf(to_evhttp(c),
-                        "POST /files HTTP/%d.%d\r\n%s%s%s" MARKER ": %s\r\n"
+                        "POST %s HTTP/%d.%d\r\n%s%s%s" MARKER ": %s\r\n"
                         "Content-Length: 0\r\n\r\n",
-                        c->p.http_major, c->p.http_minor, conn_hdr ? "Connection: " : "",
-                        conn_hdr ? conn_hdr : "", conn_hdr ? "\r\n" : "",
-                        res ? marker : "-");
+                        c->stand_path, c->p.http_major, c->p.http_minor,
+                        conn_hdr ? "Connection: " : "", conn_hdr ? conn_hdr : "",
+                        conn_hdr ? "\r\n" : "", res ? marker : "-");
 }
 
-static void upload_failed(struct conn *c, struct upload_result *r)
+static void release_sink(struct conn *c)
 {
-    upload_free(c->up);
-    c->up = NULL;
+    if (c->sk)
+        c->sink->release(c->sk);
+    c->sk = NULL;
+}
+
+static void upload_failed(struct conn *c, struct sink_result *r)
+{
+    release_sink(c);
     c->st = F_DISCARD;
     stand_in(c, r, 0);
 }
 
-/* The request target's path is /files (as evhttp will route it). */
-static int is_upload(struct conn *c)
+/* The sink whose path the request target's is (as evhttp will route it), or
+ * NULL. */
+static const struct body_sink *find_sink(struct conn *c)
 {
+    const struct body_sink *yes = NULL;
     struct evhttp_uri *uri;
     const char *path;
-    int yes;
+    size_t i;
 
     if (c->p.method != HTTP_POST || !maybe_upload(c))
-        return 0;
+        return NULL;
     uri = evhttp_uri_parse_with_flags(c->h.url, EVHTTP_URI_NONCONFORMANT);
     if (!uri)
-        return 0;
+        return NULL;
     path = evhttp_uri_get_path(uri);
-    yes = path && strcmp(path, "/files") == 0;
+    for (i = 0; path && !yes && i < NSINKS; i++)
+        if (strcmp(path, sinks[i]->path) == 0)
+            yes = sinks[i];
     evhttp_uri_free(uri);
     if (yes) {
         char *q = strchr(c->h.url, '?');
@@ -291,11 +316,12 @@ static int is_upload(struct conn *c)
 
 static void head_complete(struct conn *c)
 {
-    struct upload_result r;
+    const struct body_sink *sink = find_sink(c);
+    struct sink_result r;
     const char *expect;
     int cont;
 
-    if (!is_upload(c)) {
+    if (!sink) {
         evbuffer_add_buffer(to_evhttp(c), c->head);
         head_clear(&c->h);
         c->st = F_PASS;
@@ -306,8 +332,11 @@ static void head_complete(struct conn *c)
     c->h.minor = c->p.http_minor;
     expect = http_head_get(&c->h, "Expect");
     cont = expect && strcasecmp(expect, "100-continue") == 0;
-    c->up = upload_start(&c->h, &r);
-    if (!c->up) {
+    c->sink = sink;
+    c->bulk = sink->bulk;
+    (void)snprintf(c->stand_path, sizeof(c->stand_path), "%s", sink->path);
+    c->sk = sink->start(&c->h, &r);
+    if (!c->sk) {
         /* A client that waits for 100 Continue will not send the body:
          * the connection cannot be reused after the answer. */
         c->st = F_DISCARD;
@@ -327,10 +356,9 @@ static void head_complete(struct conn *c)
 static void message_complete(struct conn *c)
 {
     if (c->st == F_UPLOAD) {
-        struct upload_result r;
-        upload_finish(c->up, &r);
-        upload_free(c->up);
-        c->up = NULL;
+        struct sink_result r;
+        c->sink->finish(c->sk, &r);
+        release_sink(c);
         stand_in(c, &r, 0);
     }
     head_clear(&c->h);
@@ -341,16 +369,15 @@ static void message_complete(struct conn *c)
 /* The body is not valid HTTP (a broken chunk): answer 400 and close. */
 static void body_broken(struct conn *c)
 {
-    struct upload_result r = {400, NULL};
+    struct sink_result r = {400, NULL};
 
     if (c->st == F_PASS) {
         c->st = F_RAW; /* evhttp finds out itself */
         return;
     }
     r.body = json_pack("{s:i,s:s}", "code", 400, "message", "malformed request body");
-    if (c->up) {
-        upload_free(c->up);
-        c->up = NULL;
+    if (c->sk) {
+        release_sink(c);
         stand_in(c, &r, 1);
     } else {
         /* Already answered: nothing can follow on this connection. */
@@ -460,8 +487,7 @@ static void direct_cb(evutil_socket_t fd, short what, void *arg)
         if (r <= 0) {
             /* The client went away mid-body: the upload is void. The socket
              * bufferevent reads the same end and evhttp closes. */
-            upload_free(c->up);
-            c->up = NULL;
+            release_sink(c);
             c->st = F_DEAD;
             break;
         }
@@ -511,7 +537,9 @@ static enum bufferevent_filter_result in_filter(struct evbuffer *src,
         feed(c, v.iov_base, v.iov_len);
         evbuffer_drain(src, v.iov_len);
     }
-    if (in_body(c) && !c->rbuf)
+    /* Bulk bodies in large reads; a stream of small messages (StreamInput) stays
+     * with the bufferevent's, so an idle one holds no 1 MiB buffer. */
+    if (in_body(c) && c->bulk && !c->rbuf)
         enter_direct(c);
     return BEV_OK;
 }
@@ -602,7 +630,7 @@ static void conn_free(void *arg)
     if (c->wr)
         event_free(c->wr);
     free(c->rbuf);
-    upload_free(c->up);
+    release_sink(c);
     while ((r = TAILQ_FIRST(&c->results))) {
         TAILQ_REMOVE(&c->results, r, link);
         json_decref(r->body);

@@ -22,6 +22,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* A request head as the filter parsed it (only kept for uploads). */
 struct http_head {
@@ -32,16 +34,38 @@ struct http_head {
     char **names, **values;
 };
 
+/* What a consumed body came to: the answer the handler of its stand-in gives. */
+struct sink_result {
+    int status;   /* HTTP status */
+    json_t *body; /* a reference, or NULL */
+};
+
+/* A POST whose body the filter hands to its consumer as it arrives (evhttp would
+ * read it whole first): POST /files, and the client stream of
+ * /process.Process/StreamInput. */
+struct body_sink {
+    const char *path; /* the request path it takes */
+    int bulk;         /* large bodies: read the socket in large reads */
+    /* Check a head: the consumer's state, or NULL with the answer in *res. */
+    void *(*start)(const struct http_head *h, struct sink_result *res);
+    /* The next n body bytes (de-chunked): 0, or -1 with the answer in *res (the
+     * rest of the body is then dropped, and the state released). */
+    int (*body)(void *state, const uint8_t *p, size_t n, struct sink_result *res);
+    /* The body ended: *res is the answer either way. */
+    void (*finish)(void *state, struct sink_result *res);
+    void (*release)(void *state);
+};
+
 /* The first value of header name (case-insensitive), or NULL. */
 const char *http_head_get(const struct http_head *h, const char *name);
 
 /* evhttp_set_bevcb callback: a filtered bufferevent for a new connection. */
 struct bufferevent *http_filter_bev(struct event_base *base, void *arg);
 
-/* For the POST /files handler: the outcome of the upload the stand-in request
- * req stands for. Returns 0 with *status and *body (a reference the caller
- * owns), or -1 when req is not a stand-in from the filter (then it carries no
- * upload, e.g. a request the filter could not frame). */
+/* For a sink's handler (POST /files, StreamInput): the outcome of the body the
+ * stand-in request req stands for. Returns 0 with *status and *body (a reference
+ * the caller owns), or -1 when req is not a stand-in from the filter (then it
+ * carries nothing, e.g. a request the filter could not frame). */
 int http_filter_take_result(struct evhttp_request *req, int *status, json_t **body);
 
 #endif

@@ -71,10 +71,8 @@ static int string_map_ok(json_t *v)
     return 1;
 }
 
-/* "process": {"pid": N} or {"tag": "..."}. Returns the live process, or NULL
- * after answering the request with the error. */
-static struct proc *select_process(struct evhttp_request *req, json_t *msg,
-                                   int include_finished)
+struct proc *process_rpc_select(json_t *msg, int include_finished,
+                                enum connect_code *code, char *err, size_t errlen)
 {
     json_t *sel = json_object_get(msg, "process");
     json_t *pidv = sel ? json_object_get(sel, "pid") : NULL;
@@ -82,30 +80,81 @@ static struct proc *select_process(struct evhttp_request *req, json_t *msg,
     struct proc *p;
     uint32_t pid = 0;
 
+    *code = CONNECT_INVALID_ARGUMENT;
     if (!json_is_object(sel) || (pidv && tagv) || (!pidv && !tagv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT,
-                      "'process' must select a process by 'pid' or 'tag'");
+        (void)snprintf(err, errlen, "'process' must select a process by 'pid' or 'tag'");
         return NULL;
     }
     if (pidv) {
         if (json_u32(pidv, &pid) != 0) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT, "invalid pid");
+            (void)snprintf(err, errlen, "invalid pid");
             return NULL;
         }
         p = pid ? proc_find(pid, NULL, include_finished) : NULL;
-        if (!p)
-            connect_error(req, CONNECT_NOT_FOUND, "process with pid %u not found", pid);
+        if (!p) {
+            *code = CONNECT_NOT_FOUND;
+            (void)snprintf(err, errlen, "process with pid %u not found", pid);
+        }
         return p;
     }
     if (!json_is_string(tagv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "invalid tag");
+        (void)snprintf(err, errlen, "invalid tag");
         return NULL;
     }
     p = proc_find(0, json_string_value(tagv), include_finished);
-    if (!p)
-        connect_error(req, CONNECT_NOT_FOUND, "process with tag %s not found",
-                      json_string_value(tagv));
+    if (!p) {
+        *code = CONNECT_NOT_FOUND;
+        (void)snprintf(err, errlen, "process with tag %s not found",
+                       json_string_value(tagv));
+    }
     return p;
+}
+
+/* process_rpc_select, answering the request with the error. */
+static struct proc *select_process(struct evhttp_request *req, json_t *msg,
+                                   int include_finished)
+{
+    enum connect_code code;
+    char err[300];
+    struct proc *p = process_rpc_select(msg, include_finished, &code, err, sizeof(err));
+
+    if (!p)
+        connect_error(req, code, "%s", err);
+    return p;
+}
+
+int process_rpc_input(json_t *input, int *pty, uint8_t **data, size_t *len,
+                      enum connect_code *code, char *err, size_t errlen)
+{
+    json_t *data_v;
+    size_t n;
+
+    *data = NULL;
+    *code = CONNECT_INVALID_ARGUMENT;
+    if (!json_is_object(input)) {
+        (void)snprintf(err, errlen, "'input' is required");
+        return -1;
+    }
+    *pty = json_object_get(input, "pty") != NULL;
+    data_v = json_object_get(input, *pty ? "pty" : "stdin");
+    if (!json_is_string(data_v)) {
+        (void)snprintf(err, errlen, "'input' must hold base64 'stdin' or 'pty' bytes");
+        return -1;
+    }
+    n = json_string_length(data_v);
+    *data = malloc(B64_DECODED_MAX(n) + 1);
+    if (!*data) {
+        *code = CONNECT_INTERNAL;
+        (void)snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (b64_decode(json_string_value(data_v), n, *data, len) != 0) {
+        free(*data);
+        *data = NULL;
+        (void)snprintf(err, errlen, "input is not valid base64");
+        return -1;
+    }
+    return 0;
 }
 
 /* "pty": {"size": {"cols": C, "rows": R}} */
@@ -379,39 +428,18 @@ static void handle_list(struct evhttp_request *req, json_t *msg)
 
 static void handle_send_input(struct evhttp_request *req, json_t *msg)
 {
-    json_t *input = json_object_get(msg, "input");
-    json_t *data_v = NULL;
     enum connect_code code;
     struct proc *p;
     char err[256];
-    const char *text;
     uint8_t *data;
-    size_t n, len;
+    size_t len;
     int pty;
 
     if (!(p = select_process(req, msg, 0)))
         return;
-    if (!json_is_object(input)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "'input' is required");
-        return;
-    }
-    pty = json_object_get(input, "pty") != NULL;
-    data_v = json_object_get(input, pty ? "pty" : "stdin");
-    if (!json_is_string(data_v)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT,
-                      "'input' must hold base64 'stdin' or 'pty' bytes");
-        return;
-    }
-    text = json_string_value(data_v);
-    n = json_string_length(data_v);
-    data = malloc(B64_DECODED_MAX(n) + 1);
-    if (!data) {
-        connect_error(req, CONNECT_INTERNAL, "out of memory");
-        return;
-    }
-    if (b64_decode(text, n, data, &len) != 0) {
-        free(data);
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "input is not valid base64");
+    if (process_rpc_input(json_object_get(msg, "input"), &pty, &data, &len, &code, err,
+                          sizeof(err)) != 0) {
+        connect_error(req, code, "%s", err);
         return;
     }
     if (proc_send_input(p, pty, data, len, &code, err, sizeof(err)) != 0)
@@ -515,7 +543,7 @@ void process_rpc_dispatch(struct evhttp_request *req, const char *method)
         json_decref(msg);
         return;
     }
-    /* StreamInput (client streaming) is never used by the SDKs. */
+    /* StreamInput never comes here: the filter streams it (process_input.c). */
     connect_error(req, CONNECT_UNIMPLEMENTED, "process.Process/%s is not implemented",
                   method);
 }

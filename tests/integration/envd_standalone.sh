@@ -243,6 +243,11 @@ check "stream RPC without token: 200 + unauthenticated end-stream" "$TMP/i6" has
 stream Start '{"process":{"cmd":"/bin/sh","args":["-c","echo $FOO $E2B_SANDBOX_ID $USER"]}}' "$TMP/i7" -H 'X-Access-Token: tok123'
 check "default user and global env apply to processes" "$TMP/i7" test "$(data_of "$TMP/i7")" = "bar itest $ME"
 
+# ---------------------------------------------------------------- StreamInput
+# Client streaming (token tok123 set by /init above): its own ok/not ok lines.
+timeout 120 python3 "$ROOT/tests/integration/stream_input.py" "$PORT" tok123 2>"$TMP/si.err"
+check "StreamInput: every check ran (no crash of the client)" "$TMP/si.err" test $? = 0 -a ! -s "$TMP/si.err"
+
 # ---------------------------------------------------------------- /files
 # (token tok123 and default user $ME are set by /init above)
 TK='X-Access-Token: tok123'
