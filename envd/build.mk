@@ -4,7 +4,7 @@
 
 ENVD_SRCS := envd/envd_main.c envd/envd_http.c envd/http_filter.c envd/envd_env.c envd/envd_user.c \
              envd/envd_path.c envd/envd_metrics.c envd/connect_envelope.c \
-             envd/connect_rpc.c envd/base64.c envd/process.c envd/proc_exec.c envd/process_rpc.c envd/process_input.c \
+             envd/connect_rpc.c envd/base64.c envd/process.c envd/proc_exec.c envd/process_rpc.c envd/process_input.c envd/rpc_decode.c \
              envd/process_status.c envd/files_auth.c envd/files_common.c \
              envd/files_download.c envd/files_upload.c envd/multipart.c \
              envd/fs_format.c envd/fs_rpc.c envd/fs_watch.c envd/fs_watcher.c envd/daemon_opts.c \
@@ -49,7 +49,9 @@ ENVD_TEST_hash := envd/envd_hash.c
 ENVD_TEST_LIBS_hash := -lnettle
 ENVD_TEST_multipart := envd/multipart.c
 ENVD_TEST_fs_format := envd/fs_format.c
-ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart fs_format hash
+ENVD_TEST_rpc_decode := envd/rpc_decode.c envd/base64.c
+ENVD_TEST_NAMES := envelope base64 path status env files_auth multipart fs_format hash \
+                   rpc_decode
 
 ENVD_TEST_BINS := $(ENVD_TEST_NAMES:%=$(BUILD)/tests/test_envd_%)
 UNIT_TESTS += $(ENVD_TEST_BINS)
@@ -84,13 +86,16 @@ ENVD_FUZZ_envelope := envd/connect_envelope.c
 ENVD_FUZZ_base64 := envd/base64.c
 ENVD_FUZZ_path := envd/envd_path.c envd/base64.c
 ENVD_FUZZ_multipart := envd/multipart.c
-ENVD_FUZZ_NAMES := envelope base64 path multipart
+ENVD_FUZZ_rpc_request := envd/rpc_decode.c envd/base64.c
+ENVD_FUZZ_LIBS_rpc_request := -ljansson
+ENVD_FUZZ_NAMES := envelope base64 path multipart rpc_request
 FUZZERS += $(ENVD_FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_envd_%)
 
 define ENVD_FUZZ_RULE
 $(BUILD)/fuzz/fuzz_envd_$(1): tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1)) $(wildcard envd/*.h)
 	@mkdir -p $$(dir $$@)
-	$(ENVD_FUZZ_CC) $(ENVD_FUZZ_FLAGS) -o $$@ tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1))
+	$(ENVD_FUZZ_CC) $(ENVD_FUZZ_FLAGS) -o $$@ tests/fuzz/fuzz_envd_$(1).c $(ENVD_FUZZ_$(1)) \
+	    $(ENVD_FUZZ_LIBS_$(1))
 endef
 $(foreach t,$(ENVD_FUZZ_NAMES),$(eval $(call ENVD_FUZZ_RULE,$(t))))
 

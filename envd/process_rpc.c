@@ -13,6 +13,7 @@
 #include "envd_path.h"
 #include "envd_user.h"
 #include "process.h"
+#include "rpc_decode.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,85 +28,24 @@
 
 /* ------------------------------------------------------------ JSON helpers */
 
-/* An unsigned 32-bit value given as a number or a decimal string. */
-static int json_u32(json_t *v, uint32_t *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < 0 || i > UINT32_MAX)
-            return -1;
-        *out = (uint32_t)i;
-        return 0;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        unsigned long long n;
-        if (!*s || *s < '0' || *s > '9')
-            return -1;
-        errno = 0;
-        n = strtoull(s, &end, 10);
-        if (errno || *end || n > UINT32_MAX)
-            return -1;
-        *out = (uint32_t)n;
-        return 0;
-    }
-    return -1;
-}
-
-/* An object whose values are all strings (or absent/null). */
-static int string_map_ok(json_t *v)
-{
-    const char *k;
-    json_t *x;
-
-    if (!v || json_is_null(v))
-        return 1;
-    if (!json_is_object(v))
-        return 0;
-    json_object_foreach(v, k, x)
-    {
-        if (!json_is_string(x))
-            return 0;
-    }
-    return 1;
-}
-
 struct proc *process_rpc_select(json_t *msg, int include_finished,
                                 enum connect_code *code, char *err, size_t errlen)
 {
-    json_t *sel = json_object_get(msg, "process");
-    json_t *pidv = sel ? json_object_get(sel, "pid") : NULL;
-    json_t *tagv = sel ? json_object_get(sel, "tag") : NULL;
+    const char *tag;
     struct proc *p;
-    uint32_t pid = 0;
+    uint32_t pid;
 
     *code = CONNECT_INVALID_ARGUMENT;
-    if (!json_is_object(sel) || (pidv && tagv) || (!pidv && !tagv)) {
-        (void)snprintf(err, errlen, "'process' must select a process by 'pid' or 'tag'");
+    if (rpc_selector_decode(msg, &pid, &tag, err, errlen) != 0)
         return NULL;
-    }
-    if (pidv) {
-        if (json_u32(pidv, &pid) != 0) {
-            (void)snprintf(err, errlen, "invalid pid");
-            return NULL;
-        }
-        p = pid ? proc_find(pid, NULL, include_finished) : NULL;
-        if (!p) {
-            *code = CONNECT_NOT_FOUND;
-            (void)snprintf(err, errlen, "process with pid %u not found", pid);
-        }
-        return p;
-    }
-    if (!json_is_string(tagv)) {
-        (void)snprintf(err, errlen, "invalid tag");
-        return NULL;
-    }
-    p = proc_find(0, json_string_value(tagv), include_finished);
+    p = tag ? proc_find(0, tag, include_finished)
+            : (pid ? proc_find(pid, NULL, include_finished) : NULL);
     if (!p) {
         *code = CONNECT_NOT_FOUND;
-        (void)snprintf(err, errlen, "process with tag %s not found",
-                       json_string_value(tagv));
+        if (tag)
+            (void)snprintf(err, errlen, "process with tag %s not found", tag);
+        else
+            (void)snprintf(err, errlen, "process with pid %u not found", pid);
     }
     return p;
 }
@@ -126,53 +66,12 @@ static struct proc *select_process(struct evhttp_request *req, json_t *msg,
 int process_rpc_input(json_t *input, int *pty, uint8_t **data, size_t *len,
                       enum connect_code *code, char *err, size_t errlen)
 {
-    json_t *data_v;
-    size_t n;
+    int oom;
 
-    *data = NULL;
-    *code = CONNECT_INVALID_ARGUMENT;
-    if (!json_is_object(input)) {
-        (void)snprintf(err, errlen, "'input' is required");
-        return -1;
-    }
-    *pty = json_object_get(input, "pty") != NULL;
-    data_v = json_object_get(input, *pty ? "pty" : "stdin");
-    if (!json_is_string(data_v)) {
-        (void)snprintf(err, errlen, "'input' must hold base64 'stdin' or 'pty' bytes");
-        return -1;
-    }
-    n = json_string_length(data_v);
-    *data = malloc(B64_DECODED_MAX(n) + 1);
-    if (!*data) {
-        *code = CONNECT_INTERNAL;
-        (void)snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (b64_decode(json_string_value(data_v), n, *data, len) != 0) {
-        free(*data);
-        *data = NULL;
-        (void)snprintf(err, errlen, "input is not valid base64");
-        return -1;
-    }
-    return 0;
-}
-
-/* "pty": {"size": {"cols": C, "rows": R}} */
-static int parse_pty_size(json_t *pty, unsigned short *cols, unsigned short *rows)
-{
-    json_t *size = json_object_get(pty, "size");
-    json_t *c = size ? json_object_get(size, "cols") : NULL;
-    json_t *r = size ? json_object_get(size, "rows") : NULL;
-    uint32_t cv = 0, rv = 0;
-
-    if (!json_is_object(pty) || (size && !json_is_object(size)))
-        return -1;
-    if ((c && json_u32(c, &cv) != 0) || (r && json_u32(r, &rv) != 0) || cv > 65535 ||
-        rv > 65535)
-        return -1;
-    *cols = (unsigned short)cv;
-    *rows = (unsigned short)rv;
-    return 0;
+    if (rpc_input_decode(input, pty, data, len, &oom, err, errlen) == 0)
+        return 0;
+    *code = oom ? CONNECT_INTERNAL : CONNECT_INVALID_ARGUMENT;
+    return -1;
 }
 
 /* ------------------------------------------------------------ environment */
@@ -282,71 +181,32 @@ static char *find_executable(const char *cmd, char **envp)
 
 static void handle_start(struct evhttp_request *req, json_t *msg)
 {
-    json_t *process = json_object_get(msg, "process");
-    json_t *cmdv, *argsv, *envsv, *cwdv, *ptyv, *stdinv, *tagv, *config, *x;
+    struct rpc_start rs;
     struct proc_spec spec;
     struct envd_user user;
     char err[512], **argv = NULL, **envp = NULL, *cwd = NULL, *exe = NULL;
+    json_t *config;
     struct stat st;
     struct proc *p;
     size_t i, nargs;
     long timeout;
 
     memset(&spec, 0, sizeof(spec));
-    if (!json_is_object(process)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "'process' is required");
+    if (rpc_start_decode(msg, &rs, err, sizeof(err)) != 0) {
+        connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
         return;
     }
-    cmdv = json_object_get(process, "cmd");
-    argsv = json_object_get(process, "args");
-    envsv = json_object_get(process, "envs");
-    cwdv = json_object_get(process, "cwd");
-    ptyv = json_object_get(msg, "pty");
-    stdinv = json_object_get(msg, "stdin");
-    tagv = json_object_get(msg, "tag");
-    if (!json_is_string(cmdv) || !*json_string_value(cmdv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "'process.cmd' is required");
-        return;
-    }
-    if (argsv && !json_is_null(argsv) && !json_is_array(argsv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "'process.args' must be a list");
-        return;
-    }
-    json_array_foreach(argsv, i, x)
-    {
-        if (!json_is_string(x)) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT,
-                          "'process.args' must be strings");
-            return;
-        }
-    }
-    if (!string_map_ok(envsv)) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT,
-                      "'process.envs' must map strings to strings");
-        return;
-    }
-    if ((cwdv && !json_is_null(cwdv) && !json_is_string(cwdv)) ||
-        (tagv && !json_is_null(tagv) && !json_is_string(tagv)) ||
-        (stdinv && !json_is_null(stdinv) && !json_is_boolean(stdinv))) {
-        connect_error(req, CONNECT_INVALID_ARGUMENT, "invalid 'cwd', 'tag' or 'stdin'");
-        return;
-    }
-    if (ptyv && !json_is_null(ptyv)) {
-        if (parse_pty_size(ptyv, &spec.cols, &spec.rows) != 0) {
-            connect_error(req, CONNECT_INVALID_ARGUMENT, "invalid 'pty'");
-            return;
-        }
-        spec.pty = 1;
-    }
-    /* Absent means true: the SDK only sends stdin:false to ask for no stdin. */
-    spec.stdin_pipe = !json_is_false(stdinv);
+    spec.pty = rs.pty;
+    spec.cols = rs.cols;
+    spec.rows = rs.rows;
+    spec.stdin_pipe = rs.stdin_pipe;
 
     if (envd_user_from_request(req, &user, err, sizeof(err)) != 0) {
         connect_error(req, CONNECT_UNAUTHENTICATED, "%s", err);
         return;
     }
-    cwd = envd_path_resolve(json_is_string(cwdv) ? json_string_value(cwdv) : NULL,
-                            user.home, envd_env_default_workdir(), err, sizeof(err));
+    cwd = envd_path_resolve(rs.cwd, user.home, envd_env_default_workdir(), err,
+                            sizeof(err));
     if (!cwd) {
         connect_error(req, CONNECT_INVALID_ARGUMENT, "%s", err);
         goto out;
@@ -356,16 +216,16 @@ static void handle_start(struct evhttp_request *req, json_t *msg)
         goto out;
     }
 
-    nargs = json_is_array(argsv) ? json_array_size(argsv) : 0;
+    nargs = rs.args ? json_array_size(rs.args) : 0;
     argv = calloc(nargs + 2, sizeof(char *));
-    envp = build_envp(&user, envsv);
+    envp = build_envp(&user, rs.envs);
     if (!argv || !envp)
         goto oom;
-    argv[0] = strdup(json_string_value(cmdv));
+    argv[0] = strdup(rs.cmd);
     if (!argv[0])
         goto oom;
     for (i = 0; i < nargs; i++)
-        if (!(argv[i + 1] = strdup(json_string_value(json_array_get(argsv, i)))))
+        if (!(argv[i + 1] = strdup(json_string_value(json_array_get(rs.args, i)))))
             goto oom;
     exe = find_executable(argv[0], envp);
     if (!exe) {
@@ -375,17 +235,17 @@ static void handle_start(struct evhttp_request *req, json_t *msg)
     }
 
     /* What List reports back: the request's own config. */
-    config = json_pack("{s:O,s:o,s:o}", "cmd", cmdv, "args",
-                       json_is_array(argsv) ? json_copy(argsv) : json_array(), "envs",
-                       json_is_object(envsv) ? json_copy(envsv) : json_object());
-    if (config && json_is_string(cwdv))
-        json_object_set(config, "cwd", cwdv);
+    config = json_pack("{s:s,s:o,s:o}", "cmd", rs.cmd, "args",
+                       rs.args ? json_copy(rs.args) : json_array(), "envs",
+                       rs.envs ? json_copy(rs.envs) : json_object());
+    if (config && rs.cwd)
+        json_object_set_new(config, "cwd", json_string(rs.cwd));
     spec.path = exe;
     spec.argv = argv;
     spec.envp = envp;
     spec.cwd = cwd;
     spec.user = &user;
-    spec.tag = json_is_string(tagv) ? json_string_value(tagv) : NULL;
+    spec.tag = rs.tag;
     spec.config = config;
     p = proc_spawn(&spec, err, sizeof(err));
     if (!p) {
@@ -503,7 +363,7 @@ static void handle_update(struct evhttp_request *req, json_t *msg)
     if (!(p = select_process(req, msg, 0)))
         return;
     if (ptyv && !json_is_null(ptyv)) {
-        if (parse_pty_size(ptyv, &cols, &rows) != 0 || !cols || !rows) {
+        if (rpc_pty_size(ptyv, &cols, &rows) != 0 || !cols || !rows) {
             connect_error(req, CONNECT_INVALID_ARGUMENT, "invalid 'pty' size");
             return;
         }
