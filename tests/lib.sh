@@ -13,6 +13,17 @@ check() {
 # jqt ARGS...: jq -e as a quiet test, for use inside check (a ">/dev/null"
 # after check would swallow the check's own ok/not ok line).
 jqt() { jq -e "$@" >/dev/null; }
+# eventually CMD...: CMD succeeds within 5 s (tried every 50 ms). For what the worker
+# removes after it answered: a deleted sandbox's host resources go in the background
+# once its processes are dead.
+eventually() {
+    local _
+    for _ in $(seq 100); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    "$@"
+}
 # http METHOD PATH [curl args...]: sets HTTP_CODE and HTTP_BODY (API on E2B_API_URL).
 http() {
     local method=$1 path=$2 out

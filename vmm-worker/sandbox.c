@@ -714,13 +714,14 @@ static void on_released(const struct prep_result *res, int pidfd, int chanfd, vo
     free_sandbox(sb);
 }
 
-/* Init is gone: hand the rest to a spawner; replies go out once it is all removed. */
-static void finalize(struct sandbox *sb)
+/* Init is gone (init_gone), or would not die: hand the rest to a spawner. */
+static void finalize(struct sandbox *sb, int init_gone)
 {
     static struct prep_job job;
     struct worker *w = sb->w;
     struct pool *p = sb->pool;
     int was_preparing = pool_detach(sb);
+    int i;
 
     sb->gone_us = now_us();
     if (sb->in_table) {
@@ -742,6 +743,17 @@ static void finalize(struct sandbox *sb)
     if (sb->pidfd >= 0) {
         close(sb->pidfd);
         sb->pidfd = -1;
+    }
+    /* With init, the kernel has killed every process of the sandbox (its pid
+     * namespace died): nothing of the caller's runs any more, so the delete is done.
+     * What is left on the host (cgroups, layer image, veth, policy) the spawner
+     * removes next; the slot stays taken and the spawner job counted (GET /pool)
+     * until it has. Only a sandbox whose init would not die keeps its callers until
+     * then. */
+    if (init_gone) {
+        for (i = 0; i < sb->n_del; i++)
+            api_reply_json(sb->del_http[i], 204, NULL);
+        sb->n_del = 0;
     }
     memset(&job, 0, sizeof(job));
     job.kind = PREP_RELEASE;
@@ -765,7 +777,7 @@ static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     log_error("sandbox %s: init %d still alive %d ms after SIGKILL; cleaning up anyway",
               sb->rec.id, (int)sb->rec.pid, KILL_GRACE_MS);
-    finalize(sb);
+    finalize(sb, 0);
 }
 
 /* Begin the end. The rest happens in on_exit_ev (or right here if nothing runs). */
@@ -787,7 +799,7 @@ static void kill_sandbox(struct sandbox *sb)
     if (state_save(sb->dir, &sb->rec) < 0)
         log_warn("sandbox %s: save state: %s", sb->rec.id, strerror(errno));
     if (sb->pidfd < 0) {
-        finalize(sb);
+        finalize(sb, 1);
         return;
     }
     /* Frozen tasks do not die until thawed. */
@@ -814,7 +826,7 @@ static void on_exit_ev(evutil_socket_t fd, short what, void *arg)
             snprintf(sb->fail_msg, sizeof(sb->fail_msg),
                      "sandbox init exited during startup");
     }
-    finalize(sb);
+    finalize(sb, 1);
 }
 
 void sandbox_delete(struct sandbox *sb, struct evhttp_request *http)

@@ -355,8 +355,9 @@ cat <<MD
 - **Create** through the gateway is a warm-pool claim: $(r1 "$c1p50") ms p50 at concurrency 1
   and $(r1 "$c50p50") ms at 50 concurrent, against $(r1 "$cold50") ms for a cold create at the worker.
   The cycle targets are missed on the other two phases: \`exec\` of \`echo ready\` (the
-  SDK's \`bash -l -c\`, a login shell, forked by envd) and \`delete\`, which answers only
-  once the sandbox's writable layer is unmounted, its cgroups removed and its veth gone.
+  SDK's \`bash -l -c\`, a login shell, forked by envd) and \`delete\`, which answers once
+  the kernel has killed every process of the sandbox (its pid namespace dies with init;
+  the host resources go after the answer).
 - **Throughput and refill** are bounded by preparation: $(r1 "$refill") sandboxes/s from two
   spawner processes on two cores. A preparation makes the writable layer (sparse copy of
   a formatted image, loop device, mount), cgroups, the clone into seven namespaces with

@@ -114,9 +114,9 @@ check "its df / shows its own (base: 2048 MiB) layer (got ${bsize} MiB)" \
 
 api DELETE "/sandboxes/$A"
 check "the limited sandbox is killed" [ "$HTTP_CODE" = 204 ]
-check "no mount of its layer is left" bash -c "! grep -q ' $CUBE_STATE/sandboxes/$AI' /proc/self/mountinfo"
-check "no loop device is left on its image" bash -c "! grep -qs '$CUBE_STATE/sandboxes/$AI' /sys/block/loop*/loop/backing_file"
-check "its directory and image are gone" bash -c "[ ! -e '$CUBE_STATE/sandboxes/$AI' ]"
+check "no mount of its layer is left" eventually bash -c "! grep -q ' $CUBE_STATE/sandboxes/$AI' /proc/self/mountinfo"
+check "no loop device is left on its image" eventually bash -c "! grep -qs '$CUBE_STATE/sandboxes/$AI' /sys/block/loop*/loop/backing_file"
+check "its directory and image are gone" eventually bash -c "[ ! -e '$CUBE_STATE/sandboxes/$AI' ]"
 api DELETE "/sandboxes/$B"
 ids=()
 finish

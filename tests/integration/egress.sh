@@ -157,9 +157,8 @@ expect "after a worker restart the default sandbox still has internet" yes \
 
 # ---- kill leaves no rule ---------------------------------------------------------
 for id in "$B" "$C" "$D"; do api DELETE "/sandboxes/$id" >/dev/null; done
-sleep 0.5
 for a in "$B_ADDR" "$C_ADDR" "$D_ADDR"; do
-    check "after kill no map element for $a" bash -c "! nft list map inet $TABLE sbpolicy | grep -q '$a '"
-    check "after kill no chain for $a" bash -c "! nft list chain inet $TABLE p$(slot_of "$a") >/dev/null 2>&1"
+    check "after kill no map element for $a" eventually bash -c "! nft list map inet $TABLE sbpolicy | grep -q '$a '"
+    check "after kill no chain for $a" eventually bash -c "! nft list chain inet $TABLE p$(slot_of "$a") >/dev/null 2>&1"
 done
 finish

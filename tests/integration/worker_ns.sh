@@ -466,7 +466,7 @@ t0=$(date +%s%N)
 wreq DELETE "/sandboxes/$ID"
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "DELETE is 204 (${ms} ms)" [ "$CODE" = 204 ]
-check "nothing is left after DELETE" nothing_left "$ID" "$SLOT" "$PID" "$NSINO" "$INST"
+check "nothing is left after DELETE" eventually nothing_left "$ID" "$SLOT" "$PID" "$NSINO" "$INST"
 wreq DELETE "/sandboxes/$ID"
 err_ok "second DELETE is 404" 404
 if [ -n "$RPID" ]; then
@@ -490,7 +490,7 @@ for _ in $(seq 40); do
     sleep 0.05
 done
 check "worker notices init exiting and forgets the sandbox" [ "$CODE" = 404 ]
-check "nothing is left after init exited" nothing_left "$ID2" "$SLOT2" "$PID2" "$NSINO2" "$INST2"
+check "nothing is left after init exited" eventually nothing_left "$ID2" "$SLOT2" "$PID2" "$NSINO2" "$INST2"
 [ -n "$RPID" ] && check "redis: dead sandbox removed" [ "$(r sismember "cube:node:$NODE:sandboxes" "$ID2")" = 0 ]
 
 # ---- SIGTERM keeps sandboxes; --teardown-all removes them -----------------------------
