@@ -200,20 +200,6 @@ int cgroup_set_limits(const char *id, int cpu, int mem_mb, int pids_max, char *e
     return 0;
 }
 
-int cgroup_set_background(const char *id, int background, char *err, int errlen)
-{
-    int i;
-
-    if (cg.v2)
-        return cg.v2_cpu
-                   ? set_knob(0, id, "cpu.weight", background ? "1" : "100", err, errlen)
-                   : 0;
-    for (i = 0; i < (int)V1_N; i++)
-        if (cg.have[i] && strcmp(v1_ctrls[i], "cpu") == 0)
-            return set_knob(i, id, "cpu.shares", background ? "2" : "1024", err, errlen);
-    return 0;
-}
-
 int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
                   int errlen)
 {

@@ -19,10 +19,6 @@ int cgroup_create(const char *id, int cpu, int mem_mb, int pids_max, char *err,
 /* (Re)write memory, CPU and pids limits (a warm sandbox gets the request's at claim). */
 int cgroup_set_limits(const char *id, int cpu, int mem_mb, int pids_max, char *err,
                       int errlen);
-/* CPU weight: background (1) for a pooled sandbox still being prepared or waiting,
- * so its start-up work yields to sandboxes in use; normal (0) when it is handed out
- * (cpu.shares 2 / 1024 on v1, cpu.weight 1 / 100 on v2). 0 or -1 with err. */
-int cgroup_set_background(const char *id, int background, char *err, int errlen);
 /* Move pid into every hierarchy's sandbox cgroup. */
 int cgroup_attach(const char *id, pid_t pid);
 /* Freeze (frozen=1) or thaw (0) every process of the sandbox: the freezer on v1,

@@ -49,7 +49,6 @@ struct sandbox {
     int pool_ready;           /* in pool->ready (else, with pool set: being prepared) */
     int in_table;             /* handed out: in w->sandboxes, has an API id */
     int warm;                 /* taken from a ready pool (for logs) */
-    int background;           /* prepared at background CPU weight (cgroup.h) */
     struct evhttp_request *create_http; /* pending POST reply */
     struct event *client_ev;            /* EV_CLOSED on that request's connection */
     char fail_msg[256];                 /* why a pending create failed */
@@ -612,7 +611,6 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
         free(sb);
         return -1;
     }
-    sb->background = !job.urgent;
     sb->pool = p;
     p->preparing++;
     all_add(w, sb);
@@ -933,9 +931,6 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
         sb->rec.cpu = cpu;
         sb->rec.mem_mb = mem;
     }
-    if (sb->background && cgroup_set_background(sb->rec.inst, 0, err, sizeof(err)) < 0)
-        goto fail;
-    sb->background = 0;
     sb->claim_us[2] = now_us();
     /* Egress policy before anything of the caller's runs (and persisted with it). */
     sb->rec.net = req->net;
@@ -1134,7 +1129,6 @@ static int adopt(struct worker *w, const char *name)
     sb->rec = rec;
     sb->w = w;
     sb->pidfd = fd;
-    sb->background = rec.state == SB_POOLED; /* maybe: the claim makes sure */
     snprintf(sb->dir, sizeof(sb->dir), "%s", dir);
     /* Re-applied from state.json (atomic replace): the table may have been lost. A
      * sandbox whose policy cannot be enforced is torn down, not left open. */

@@ -160,11 +160,6 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     if (cgroup_create(r->inst, r->cpu, r->mem_mb, CGROUP_PIDS_MAX, res->err,
                       sizeof(res->err)) < 0)
         goto fail;
-    /* Nobody waits for it: its start-up (mounts, envd) yields the CPU to sandboxes in
-     * use until a create claims it (the claim restores the weight). */
-    if (!job->urgent &&
-        cgroup_set_background(r->inst, 1, res->err, (int)sizeof(res->err)) < 0)
-        goto fail;
     t_cg = mono_us();
     /* init's stdout/stderr. Not rotated: envd is expected to log sparingly. */
     if (util_fmt(path, sizeof(path), "%s/console.log", job->dir) < 0 ||

@@ -65,21 +65,6 @@ else
     mem=$(cat "/sys/fs/cgroup/memory/cube/$linst/memory.limit_in_bytes"); cpu=$(cat "/sys/fs/cgroup/cpu/cube/$linst/cpu.cfs_quota_us")
 fi
 expect "the claimed sandbox's cgroup has the requested limits" "335544320 100000" "$mem $cpu"
-# CPU weight: background while pooled (its start-up yields to sandboxes in use),
-# normal once handed out.
-cpu_weight() {
-    if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cat "/sys/fs/cgroup/cube/$1/cpu.weight"
-    else cat "/sys/fs/cgroup/cpu/cube/$1/cpu.shares"; fi
-}
-[ -e /sys/fs/cgroup/cgroup.controllers ] && want_bg=1 want_fg=100 || want_bg=2 want_fg=1024
-# (Any pooled one: a sandbox prepared while a create waited for it runs at the normal
-# weight from the start.)
-bg=0
-for si in $(find "$CUBE_STATE/sandboxes" -name state.json -exec jq -r 'select(.state == "pooled") | .instance' {} + 2>/dev/null); do
-    [ "$(cpu_weight "$si" 2>/dev/null)" = "$want_bg" ] && bg=$((bg + 1))
-done
-check "pooled sandboxes run at background CPU weight ($bg of them)" [ "$bg" -gt 0 ]
-expect "a claimed one at the normal weight" "$want_fg" "$(cpu_weight "$linst")"
 curl -s -o /dev/null --max-time 20 --unix-socket "$CUBE_RUN/worker.sock" -X DELETE "http://localhost/sandboxes/$rid"
 
 # An empty pool: more concurrent creates than it holds; the rest are made cold.
