@@ -29,6 +29,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SAN=0
 . "$ROOT/deploy/lib.sh"
+. "$ROOT/tests/bench/lib.sh"
 N=${BENCH_N:-100}
 DENSITY=${CUBE_BENCH_DENSITY:-500}
 OUT="$ROOT/build/bench"
@@ -49,9 +50,12 @@ mkdir -p "$OUT/samples"
 # (100 r/s by default) would throttle the load itself, and the worker's capacity
 # (1000 by default) must hold the density run plus a margin for warm sandboxes.
 export CUBE_API_RATE=100000 CUBE_API_BURST=100000
-# Warm pool per template: enough for the 50-concurrent runs to be served warm, as an
-# operator sizing a node for that load would (make run's default is 4).
-export CUBE_POOL_SIZE=${CUBE_POOL_SIZE:-64}
+# Warm pool per template: enough for a create run (warm-up and measured cycles, 150 at
+# 50 concurrent) to be served warm, as an operator sizing a node for that burst would
+# (make run's default is 4). A run's deletes are answered as soon as the sandbox's
+# processes are dead, so its loop creates faster than two spawners refill (about
+# 40-50/s here): a smaller pool drains, and the rest of the run measures cold creates.
+export CUBE_POOL_SIZE=${CUBE_POOL_SIZE:-$((N + 60))}
 [ $((DENSITY + 256)) -gt 1000 ] && export CUBE_WORKER_CAPACITY=$((DENSITY + 256))
 # gnuplot draws the chart; installed here only, make run does not need it.
 command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -67,6 +71,7 @@ record() { tee -a "$OUT/results.jsonl"; }
 run_cube() { # mode concurrency count [cube-bench options]
     local mode=$1 c=$2 n=$3
     shift 3
+    pools_settled || say "warm pools not full after 60 s; measuring anyway"
     say "cube: $mode, concurrency $c, $n cycles"
     "$BENCH" --mode "$mode" -c "$c" -n "$n" --warmup "$c" --json "$@" 2>>"$OUT/bench.err" |
         sed "s/^{/{\"system\":\"cube\",/" | record
