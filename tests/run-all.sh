@@ -15,6 +15,15 @@ mkdir -p "$RESULTS"
 count() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); }
 fail_setup() { count 0 1; FAILED_NAMES+=("$1"); }
 
+# 0. What make run installs (apt) comes first: the unit tests and fuzzers build against
+# the same -dev packages, and a fresh machine has none of them.
+if ! bash "$ROOT/deploy/deps.sh" >"$RESULTS/deps.log" 2>&1; then
+    tail -30 "$RESULTS/deps.log"
+    fail_setup "dependencies"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+
 # 1. Unit tests (cmocka, sanitizers on) need no services.
 say "unit tests"
 make -C "$ROOT" -j"$(nproc)" SAN="$SAN" unit-build >"$RESULTS/unit-build.log" 2>&1 || { tail -20 "$RESULTS/unit-build.log"; fail_setup "unit build"; }
