@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cube_chan.h"
 #include "cube_log.h"
 #include "cube_time.h"
 #include "envd_client.h"
@@ -30,9 +31,11 @@
 #define RETRY_AFTER_FAILURES 3 /* consecutive failed prepares before backing off */
 #define RETRY_MIN_MS 100       /* pool refill backoff after failed prepares ... */
 #define RETRY_MAX_MS 5000      /* ... doubling up to this */
-/* Claim steps timed for the debug log: start, "creating" saved, limits, egress policy,
- * hostname, init sent, "running" saved. */
+/* Claim steps timed for the debug log: start, init sent, "creating" saved, limits,
+ * egress policy, hostname, "running" saved. */
 #define CLAIM_STEPS 7
+/* Pooled sandboxes a create tries whose envd turns out to be gone (see claim_init). */
+#define CLAIM_TRIES 3
 
 struct pool;
 
@@ -49,6 +52,7 @@ struct sandbox {
     int pool_ready;           /* in pool->ready (else, with pool set: being prepared) */
     int in_table;             /* handed out: in w->sandboxes, has an API id */
     int warm;                 /* taken from a ready pool (for logs) */
+    int init_sent;            /* the claim's init went over the channel */
     struct evhttp_request *create_http; /* pending POST reply */
     struct event *client_ev;            /* EV_CLOSED on that request's connection */
     char fail_msg[256];                 /* why a pending create failed */
@@ -88,6 +92,7 @@ struct pool {
 static void on_exit_ev(evutil_socket_t fd, short what, void *arg);
 static void kill_sandbox(struct sandbox *sb);
 static void pool_refill(struct worker *w, struct pool *p);
+static int claim_init(struct sandbox *sb, const struct create_req *req);
 static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_request *http,
                   int64_t t0);
 
@@ -406,9 +411,13 @@ static void pool_offer(struct worker *w, struct pool *p, struct sandbox *sb)
 {
     struct waiter *wt = p->wait_head;
 
-    (void)w;
     if (!wt) {
         pool_push_ready(p, sb);
+        return;
+    }
+    /* envd died since it said ready: the waiter keeps its place for the next one. */
+    if (claim_init(sb, &wt->req) < 0) {
+        pool_refill(w, p);
         return;
     }
     waiter_unlink(wt);
@@ -861,8 +870,8 @@ static void claimed(struct sandbox *sb)
     if (sb->claim_us[0]) {
         const int64_t *c = sb->claim_us;
 
-        log_debug("sandbox %s claimed in %lld us: save %lld, limits %lld, policy %lld, "
-                  "hostname %lld, init %lld, save %lld",
+        log_debug("sandbox %s claimed in %lld us: init %lld, save %lld, limits %lld, "
+                  "policy %lld, hostname %lld, save %lld",
                   sb->rec.id, (long long)(c[6] - c[0]), (long long)(c[1] - c[0]),
                   (long long)(c[2] - c[1]), (long long)(c[3] - c[2]),
                   (long long)(c[4] - c[3]), (long long)(c[5] - c[4]),
@@ -889,8 +898,44 @@ static void on_envd_done(int ok, const char *err, void *ctx)
     claimed(sb);
 }
 
-/* Make a pooled sandbox the one this create asked for. Everything here is cheap
- * (two state writes, a hostname, maybe two cgroup knobs, one datagram to envd) and
+/* The first step of a claim, before the create's id touches sb: envd gets the init
+ * over the channel, queued before the 201 goes out, so envd has it before any request
+ * the caller sends (envd/envd_chan.h). The send fails only if envd is gone: it died
+ * after saying ready and the worker has not yet seen its channel close. Then sb is
+ * removed and -1 tells the caller to take another sandbox. 0 otherwise, also when
+ * there is nothing to send here (a re-adopted sandbox gets POST /init from claim) or
+ * the init cannot be built (claim fails the create). */
+static int claim_init(struct sandbox *sb, const struct create_req *req)
+{
+    const struct template *t = template_find(&sb->w->templates, sb->rec.template_id);
+    struct envd_chan *chan = sb->chan;
+    char err[256], *body;
+    int rc;
+
+    sb->claim_us[0] = now_us();
+    if (!chan)
+        return 0;
+    body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
+    if (!body || strlen(body) >= CUBE_CHAN_MAX) {
+        free(body);
+        return 0;
+    }
+    sb->chan = NULL;
+    rc = envd_chan_send_init(chan, body, err, sizeof(err));
+    free(body);
+    if (rc < 0) {
+        log_warn("pooled sandbox %s: %s; the create takes another", sb->rec.inst, err);
+        (void)snprintf(sb->fail_msg, sizeof(sb->fail_msg), "%s", err);
+        kill_sandbox(sb);
+        return -1;
+    }
+    sb->init_sent = 1;
+    sb->claim_us[1] = now_us();
+    return 0;
+}
+
+/* Make a pooled sandbox the one this create asked for, after claim_init. Everything
+ * here is cheap (two state writes, a hostname, maybe two cgroup knobs) and
  * synchronous: the create is answered before this returns. Only a pooled sandbox a
  * restarted worker re-adopted (no channel) waits for envd's POST /init answer. The
  * state directory keeps its instance name (the cgroups are named by it too);
@@ -903,12 +948,11 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     char err[256];
     int cpu = req->cpu ? req->cpu : sb->rec.cpu;
     int mem = req->mem_mb ? req->mem_mb : sb->rec.mem_mb;
-    struct envd_chan *chan;
     char *body;
-    int rc;
 
     sb->t0 = t0;
-    sb->claim_us[0] = now_us();
+    if (!sb->init_sent)
+        sb->claim_us[1] = now_us();
     sb->create_http = http;
     snprintf(sb->rec.id, sizeof(sb->rec.id), "%s", req->sandbox_id);
     sb->rec.created_ms = cube_now_ms();
@@ -917,13 +961,17 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     table_add(w, sb);
     err[0] = '\0';
 
+    if (sb->chan) {
+        (void)snprintf(err, sizeof(err), "cannot build the init for envd (out of memory)");
+        goto fail;
+    }
     /* "creating" first: a worker that dies from here on tears this sandbox down on
      * restart instead of putting a half-personalised one back into the pool. */
     if (state_save(sb->dir, &sb->rec) < 0) {
         snprintf(err, sizeof(err), "save state: %s", strerror(errno));
         goto fail;
     }
-    sb->claim_us[1] = now_us();
+    sb->claim_us[2] = now_us();
     if (cpu != sb->rec.cpu || mem != sb->rec.mem_mb) {
         if (cgroup_set_limits(sb->rec.inst, cpu, mem, CGROUP_PIDS_MAX, err, sizeof(err)) <
             0)
@@ -931,33 +979,25 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
         sb->rec.cpu = cpu;
         sb->rec.mem_mb = mem;
     }
-    sb->claim_us[2] = now_us();
+    sb->claim_us[3] = now_us();
     /* Egress policy before anything of the caller's runs (and persisted with it). */
     sb->rec.net = req->net;
     if (net_policy_apply(sb->rec.slot, &sb->rec.net, err, sizeof(err)) < 0)
         goto fail;
-    sb->claim_us[3] = now_us();
+    sb->claim_us[4] = now_us();
     if (prep_set_hostname(sb->pidfd, sb->rec.pid, sb->rec.id, err, sizeof(err)) < 0)
         goto fail;
-    sb->claim_us[4] = now_us();
-    body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
-    if (!body) {
-        snprintf(err, sizeof(err), "out of memory");
-        goto fail;
-    }
-    create_req_free(req);
-    if (sb->chan) {
-        /* Queued before the 201 goes out, so envd has it before any request the
-         * caller sends (envd/envd_chan.h). */
-        chan = sb->chan;
-        sb->chan = NULL;
-        rc = envd_chan_send_init(chan, body, err, sizeof(err));
-        free(body);
-        if (rc < 0)
-            goto fail_logged;
-        sb->claim_us[5] = now_us();
+    sb->claim_us[5] = now_us();
+    if (sb->init_sent) {
+        create_req_free(req);
         claimed(sb);
         return;
+    }
+    body = create_req_init_body(req, t ? t->id : sb->rec.template_id);
+    create_req_free(req);
+    if (!body) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail_logged;
     }
     sb->probe = envd_init_start(w->base, sb->rec.address, ENVD_PORT, body,
                                 w->cfg.envd_timeout_ms, on_envd_done, sb);
@@ -967,7 +1007,6 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
         goto fail_logged;
     }
     sb->client_ev = watch_conn(w, http, on_client_gone, sb);
-    sb->claim_us[5] = now_us();
     return;
 fail:
     create_req_free(req);
@@ -984,7 +1023,7 @@ int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_reque
     struct sandbox *sb;
     struct waiter *wt;
     struct pool *p;
-    int status = 500;
+    int status = 500, tries;
 
     if (w->shutting_down) {
         snprintf(err, (size_t)errlen, "worker is shutting down");
@@ -1012,8 +1051,10 @@ int sandbox_create(struct worker *w, struct create_req *req, struct evhttp_reque
         snprintf(err, (size_t)errlen, "out of memory");
         goto out_req;
     }
-    sb = pool_pop_ready(p);
-    if (sb) {
+    /* A pooled sandbox whose envd just died is replaced; the create takes the next. */
+    for (tries = 0; tries < CLAIM_TRIES && (sb = pool_pop_ready(p)) != NULL; tries++) {
+        if (claim_init(sb, req) < 0)
+            continue;
         sb->warm = 1;
         claim(sb, req, http, cube_monotonic_ms());
         pool_refill(w, p);

@@ -84,6 +84,63 @@ check "some of them were made cold" bash -c "for s in \$(cat $T/burst.ids); do g
 for s in $(cat "$T/burst.ids"); do api DELETE "/sandboxes/$s"; done
 check "the pool refills after the burst" pools_full
 
+# A pooled sandbox whose envd died an instant before a create claims it (the worker has
+# not yet seen its channel close): the create takes another sandbox, never a 500. The
+# worker is stopped while the create arrives on a connection it already accepted and
+# the pooled envds are killed, so on SIGCONT it reads the create before the channels'
+# hang-ups.
+pools_full >/dev/null
+envds=""
+for st in "$CUBE_STATE"/sandboxes/p*/state.json; do
+    jq -e '.state == "pooled" and .alias == "base"' "$st" >/dev/null 2>&1 || continue
+    envds+=" $(pgrep -P "$(jq -r .pid "$st")" -x cube-envd)"
+done
+check "the base pool's envds are found ($envds)" [ -n "${envds// /}" ]
+rid="i$(tr -dc 'a-z0-9' </dev/urandom | head -c 20)"
+logpos=$(wc -l <"$worker_log")
+code=$(python3 - "$CUBE_RUN/worker.sock" "$(cat "$CUBE_RUN/worker.pid")" "$rid" $envds <<'PY'
+import os, signal, socket, sys, time
+path, wpid, rid, envds = sys.argv[1], int(sys.argv[2]), sys.argv[3], [int(x) for x in sys.argv[4:]]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(path)
+def request(method, target, body=b""):
+    s.sendall(b"%s %s HTTP/1.1\r\nHost: worker\r\nContent-Length: %d\r\n\r\n%s" % (method, target, len(body), body))
+def response():
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return int(head.split()[1])
+request(b"GET", b"/health")
+response()
+os.kill(wpid, signal.SIGSTOP)
+try:
+    request(b"POST", b"/sandboxes", b'{"sandboxID":"%s","templateID":"base","envVars":{"CUBE_T":"another"}}' % rid.encode())
+    time.sleep(0.05)
+    for pid in envds:
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(200):  # gone, or a zombie: its channel end is closed either way
+        if all(not os.path.exists("/proc/%d" % p) or "\nState:\tZ" in open("/proc/%d/status" % p).read() for p in envds):
+            break
+        time.sleep(0.01)
+finally:
+    os.kill(wpid, signal.SIGCONT)
+print(response())
+PY
+)
+expect "a create that meets pooled sandboxes whose envd just died answers 201" 201 "$code"
+check "the worker replaced them and gave the create another sandbox" \
+    bash -c "tail -n +$((logpos + 1)) '$worker_log' | grep -q 'the create takes another'"
+raddr=$(worker_get "/sandboxes/$rid" | jq -r .address)
+expect "the sandbox it got runs commands with the create's env vars" another \
+    "$(E2B_SANDBOX_URL="http://$raddr:49983" sb_sh "$rid" "" user 'echo $CUBE_T')"
+curl -s -o /dev/null --max-time 20 --unix-socket "$CUBE_RUN/worker.sock" -X DELETE "http://localhost/sandboxes/$rid"
+check "the pool refills after losing those sandboxes" pools_full
+
 # Worker restart: pooled sandboxes are re-adopted, not rebuilt.
 before=$(worker_get /pool | jq .pooled)
 wpid=$(cat "$CUBE_RUN/worker.pid")
