@@ -962,7 +962,8 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     err[0] = '\0';
 
     if (sb->chan) {
-        (void)snprintf(err, sizeof(err), "cannot build the init for envd (out of memory)");
+        (void)snprintf(err, sizeof(err),
+                       "cannot build the init for envd (out of memory)");
         goto fail;
     }
     /* "creating" first: a worker that dies from here on tears this sandbox down on
