@@ -269,19 +269,18 @@ static int rewrite_in_root(int rootfd, const char *rel, const char *text)
 /* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): pidfd and pid name one process */
 int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int errlen)
 {
+    static int self = -1; /* our own UTS namespace, opened once: every claim needs it */
     char path[64], text[256];
-    int self, rootfd, rc = 0;
+    int rootfd, rc = 0;
 
     /* The sandbox's UTS namespace: join it, set, come back. The worker is single-
      * threaded, and joining a UTS namespace is allowed for host root. */
-    self = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
-    if (self < 0) {
+    if (self < 0 && (self = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC)) < 0) {
         snprintf(err, (size_t)errlen, "open own uts ns: %s", strerror(errno));
         return -1;
     }
     if (setns(pidfd, CLONE_NEWUTS) < 0) {
         snprintf(err, (size_t)errlen, "enter sandbox uts ns: %s", strerror(errno));
-        close(self);
         return -1;
     }
     if (sethostname(name, strlen(name)) < 0) {
@@ -294,7 +293,6 @@ int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int err
         log_error("cannot return to the host uts namespace: %s", strerror(errno));
         _exit(1);
     }
-    close(self);
     if (rc < 0)
         return -1;
 

@@ -1,10 +1,13 @@
 #include "state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cube_time.h"
 #include "util.h"
@@ -198,6 +201,41 @@ out:
     return rc;
 }
 
+/* Rewrite an existing state.json in place: 0, -1 on error, 1 if it cannot be done
+ * this way (no file yet, or old or new text beyond one page).
+ *
+ * Why: a temporary file and a rename allocate and free an inode on every save, and on
+ * a journal-less ext4 (this kind of host) every later inode allocation steps over the
+ * recently freed ones, so with a few saves per sandbox creates got slower with churn.
+ * Why it is still all-or-nothing: one pwrite of at most a page at offset 0 is copied
+ * whole or not at all even if the writer is killed during it (the kernel checks for a
+ * fatal signal before each page), and the file is only read by a later worker, once
+ * this one is gone. A shorter text is padded with spaces, which JSON allows, so no
+ * truncate (a second, separable step) is needed. */
+static int save_in_place(const char *path, const char *text, size_t len)
+{
+    char page[STATE_PAGE];
+    struct stat st;
+    size_t n;
+    int fd, rc = 1;
+
+    if (len > sizeof(page))
+        return 1;
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        (size_t)st.st_size <= sizeof(page)) {
+        n = len > (size_t)st.st_size ? len : (size_t)st.st_size;
+        memcpy(page, text, len);
+        memset(page + len, ' ', n - len);
+        rc = pwrite(fd, page, n, 0) == (ssize_t)n ? 0 : -1;
+    }
+    if (close(fd) < 0 && rc == 0)
+        rc = -1;
+    return rc;
+}
+
 int state_save(const char *dir, const struct sb_record *r)
 {
     char path[PATH_MAX];
@@ -211,7 +249,9 @@ int state_save(const char *dir, const struct sb_record *r)
         errno = ENOMEM;
         return -1;
     }
-    rc = util_write_atomic(path, text, strlen(text), 0600, 0);
+    rc = save_in_place(path, text, strlen(text));
+    if (rc == 1)
+        rc = util_write_atomic(path, text, strlen(text), 0600, 0);
     free(text);
     return rc;
 }

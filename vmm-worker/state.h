@@ -67,8 +67,11 @@ const char *sb_state_name(enum sb_state s);
 char *state_to_json(const struct sb_record *r);
 int state_from_json(const char *text, struct sb_record *r);
 
-/* <dir>/state.json, atomically. Not fsync'ed: it must survive the worker, not a power
- * cut (after which no sandbox process is left and every state dir is torn down). */
+/* <dir>/state.json, atomically: created through a temporary file and a rename, then
+ * rewritten in place while old and new text fit STATE_PAGE bytes (state.c says why
+ * that is atomic too). Not fsync'ed: it must survive the worker, not a power cut
+ * (after which no sandbox process is left and every state dir is torn down). */
+#define STATE_PAGE 4096
 int state_save(const char *dir, const struct sb_record *r);
 int state_load(const char *dir, struct sb_record *r);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -195,6 +196,59 @@ static void test_save_load(void **state)
     assert_int_equal(state_load(dir, &b), -1);
 }
 
+/* Rewrites keep the inode and pad a shorter text with spaces; texts beyond a page go
+ * through a new file, and every version loads back exactly. */
+static void test_save_in_place(void **state)
+{
+    char dir[] = "/tmp/test_worker_state.XXXXXX", path[256], *text;
+    struct sb_record a, b;
+    struct stat st0, st1;
+    size_t len;
+    int i;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/state.json", dir);
+    sample(&a);
+    memset(a.alias, 'a', sizeof(a.alias) - 1);
+    assert_int_equal(state_save(dir, &a), 0);
+    assert_int_equal(stat(path, &st0), 0);
+    memset(a.alias, 0, sizeof(a.alias));
+    snprintf(a.alias, sizeof(a.alias), "base");
+    assert_int_equal(state_save(dir, &a), 0);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_true(st0.st_ino == st1.st_ino);
+    assert_true(st1.st_size == st0.st_size); /* padded, not truncated */
+    assert_int_equal(state_load(dir, &b), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    text = util_read_file(path, 1 << 16, &len);
+    assert_non_null(text);
+    assert_true(len == (size_t)st1.st_size);
+    assert_true(text[len - 1] == ' ');
+    free(text);
+
+    /* Beyond a page: the big text replaces the file, and so does the small one after. */
+    a.net.n_allow = a.net.n_deny = NET_POLICY_MAX;
+    for (i = 0; i < NET_POLICY_MAX; i++) {
+        a.net.allow[i].lo = 0xC0A80000u + (uint32_t)i * 512;
+        a.net.allow[i].hi = a.net.allow[i].lo + 300;
+        a.net.deny[i].lo = 0x0A000000u + (uint32_t)i * 65536;
+        a.net.deny[i].hi = a.net.deny[i].lo + 40000;
+    }
+    assert_int_equal(state_save(dir, &a), 0);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_true(st1.st_size > STATE_PAGE);
+    assert_int_equal(state_load(dir, &b), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    memset(&a.net, 0, sizeof(a.net));
+    assert_int_equal(state_save(dir, &a), 0);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_true(st1.st_size < STATE_PAGE);
+    assert_int_equal(state_load(dir, &b), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_int_equal(util_rm_rf(dir), 0);
+}
+
 static void test_proc_start_time(void **state)
 {
     unsigned long long a = 0, b = 0;
@@ -210,9 +264,10 @@ static void test_proc_start_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_instance_field),
-        cmocka_unit_test(test_rejects),   cmocka_unit_test(test_api_json),
-        cmocka_unit_test(test_save_load), cmocka_unit_test(test_proc_start_time),
+        cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_instance_field),
+        cmocka_unit_test(test_rejects),         cmocka_unit_test(test_api_json),
+        cmocka_unit_test(test_save_load),       cmocka_unit_test(test_save_in_place),
+        cmocka_unit_test(test_proc_start_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
