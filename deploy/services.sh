@@ -83,6 +83,7 @@ start_worker() {
         --bin-dir "$CUBE_BUILD/bin" ${CUBE_WORKER_CAPACITY:+--capacity "$CUBE_WORKER_CAPACITY"} \
         --pool-size "${CUBE_POOL_SIZE:-4}" ${CUBE_NODE_LABELS:+--labels "$CUBE_NODE_LABELS"} \
         ${CUBE_WORKER_LOG_LEVEL:+--log-level "$CUBE_WORKER_LOG_LEVEL"} \
+        ${CUBE_WORKER_SPAWNERS:+--spawners "$CUBE_WORKER_SPAWNERS"} \
         </dev/null >>"$CUBE_LOG/worker.log" 2>&1 &
     echo $! >"$CUBE_RUN/worker.pid"
     wait_for cube-worker 30 worker_health

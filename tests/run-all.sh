@@ -82,7 +82,7 @@ pooled_settled() {
         # Sandboxes the API already forgot may still be dying in the worker (a kill
         # by the scheduler): wait until it holds none but the pool.
         h=$(curl -s --max-time 5 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/health)
-        if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0' >/dev/null 2>&1 <<<"$j" &&
+        if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0 and ([.pools[] | select(.refillPending)] | length) == 0' >/dev/null 2>&1 <<<"$j" &&
             jq -e '.sandboxes == 0' >/dev/null 2>&1 <<<"$h"; then
             jq -r '.pooled' <<<"$j"
             return 0

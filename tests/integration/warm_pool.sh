@@ -51,7 +51,10 @@ expect "hostname, /etc/hostname, /etc/hosts and env vars are the caller's; sudo 
     "$id $id 1 v1 done" "$(echo $out)"
 expect "the instance's state.json now names the API id, state running" "$id running" \
     "$(jq -r '.id + " " + .state' "$CUBE_STATE/sandboxes/$inst/state.json")"
+expect "GET /pool says, per pool, whether a claim's refill waits for claims to pause" true \
+    "$(worker_get /pool | jq 'all(.pools[]; .refillPending | type == "boolean")')"
 check "the pool refills after the create" pools_full
+expect "once full, no refill is pending" 0 "$(worker_get /pool | jq '[.pools[] | select(.refillPending)] | length')"
 
 # Limits from the request replace the template's (worker API: the gateway passes them).
 rid="i$(tr -dc 'a-z0-9' </dev/urandom | head -c 20)"
