@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -108,6 +109,17 @@ static int filter_prepare(char *err, int errlen)
     if (fd >= 0)
         close(fd);
     return filter.filter ? 0 : -1;
+}
+
+static struct rlimit sandbox_nofile;
+static int have_nofile;
+
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): setrlimit's order */
+void ns_spawn_set_nofile(unsigned long long soft, unsigned long long hard)
+{
+    sandbox_nofile.rlim_cur = (rlim_t)soft;
+    sandbox_nofile.rlim_max = (rlim_t)hard;
+    have_nofile = 1;
 }
 
 /* ---- child ------------------------------------------------------------------------ */
@@ -222,6 +234,9 @@ static void __attribute__((noreturn)) child_main(const struct ns_spawn_cfg *cfg,
         (cfg->chan_fd == CUBE_CHAN_FD ? fcntl(CUBE_CHAN_FD, F_SETFD, 0)
                                       : dup2(cfg->chan_fd, CUBE_CHAN_FD)) < 0)
         child_fail(sync, "channel fd: %s", strerror(errno));
+    /* Lowering both limits needs no privilege. */
+    if (have_nofile && setrlimit(RLIMIT_NOFILE, &sandbox_nofile) < 0)
+        child_fail(sync, "limit open files: %s", strerror(errno));
     child_reset_signals();
     execve(cfg->init_path, cfg->init_argv, (char *const *)sandbox_env);
     child_fail(sync, "exec %s: %s", cfg->init_path, strerror(errno));

@@ -31,6 +31,11 @@ struct ns_spawn_cfg {
 int ns_spawn(const struct ns_spawn_cfg *cfg, pid_t *pid, int *pidfd, char *err,
              int errlen);
 
+/* The RLIMIT_NOFILE sandboxes start with: the worker raises its own to hold a
+ * descriptor or two per sandbox, and sandboxes keep what the worker was started with
+ * (some programs loop over every possible descriptor). Set once, before spawning. */
+void ns_spawn_set_nofile(unsigned long long soft, unsigned long long hard);
+
 /* SIGKILL through pidfd and wait (bounded) until the process is gone; works whether or
  * not the caller is its parent. */
 void ns_spawn_kill_wait(int pidfd);

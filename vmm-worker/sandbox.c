@@ -47,6 +47,7 @@ struct sandbox {
     struct worker *w;
     char dir[PATH_MAX];
     int pidfd;             /* -1 until the spawner delivered it */
+    int mntns_fd;          /* holds its mount namespace (hold_mntns), or -1 */
     struct event *exit_ev; /* pidfd readable = init exited */
     struct event *kill_timer;
     struct envd_probe *probe; /* POST /init of a re-adopted pooled sandbox */
@@ -117,6 +118,11 @@ static int pidfd_open_(pid_t pid)
 static int pidfd_kill(int pidfd)
 {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+}
+
+static int pidfd_alive(int pidfd)
+{
+    return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
 static int sandbox_dir(struct worker *w, const char *name, char *out, size_t len)
@@ -497,7 +503,29 @@ static void free_sandbox(struct sandbox *sb)
     envd_chan_free(sb->chan);
     if (sb->pidfd >= 0)
         close(sb->pidfd);
+    if (sb->mntns_fd >= 0)
+        close(sb->mntns_fd);
     free(sb);
+}
+
+/* Keep a reference to the sandbox's mount namespace. Without it the last of the
+ * sandbox's processes to exit unmounts everything (the writable layer's ext4 writes
+ * back and its loop device detaches) before init can be reaped, which made a delete
+ * wait ~3 ms longer; with it, the release job does that in a spawner
+ * (spawners_submit), after the delete is answered. Best effort: without the reference
+ * the kernel still unmounts it all. The pidfd check after opening proves the pid was
+ * still the sandbox's. */
+static void hold_mntns(struct sandbox *sb)
+{
+    char path[64];
+
+    (void)snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)sb->rec.pid);
+    sb->mntns_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (sb->mntns_fd >= 0 && pidfd_alive(sb->pidfd))
+        return;
+    if (sb->mntns_fd >= 0)
+        close(sb->mntns_fd);
+    sb->mntns_fd = -1;
 }
 
 static int watch_exit(struct sandbox *sb)
@@ -568,6 +596,7 @@ static void on_spawned(const struct prep_result *res, int pidfd, int chanfd, voi
     sb->pidfd = pidfd;
     sb->rec.pid = res->pid;
     sb->rec.start_time = res->start_time;
+    hold_mntns(sb);
     if (watch_exit(sb) < 0 || chanfd < 0) {
         if (chanfd >= 0)
             close(chanfd);
@@ -594,6 +623,7 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
         return -1;
     sb->w = w;
     sb->pidfd = -1;
+    sb->mntns_fd = -1;
     sb->t0 = cube_monotonic_ms();
     if (cube_id_generate(sb->rec.inst, CUBE_SANDBOX_ID_LEN, 'p') < 0) {
         free(sb);
@@ -627,7 +657,7 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
     job.rec = sb->rec;
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
     snprintf(job.rootfs, sizeof(job.rootfs), "%s", t->rootfs);
-    if (spawners_submit(w->spawners, &job, on_spawned, sb) < 0) {
+    if (spawners_submit(w->spawners, &job, -1, on_spawned, sb) < 0) {
         slots_release(&w->slots, sb->rec.slot);
         free(sb);
         return -1;
@@ -805,7 +835,10 @@ static void finalize(struct sandbox *sb, int init_gone)
     job.rec = sb->rec;
     job.clear_policy = (uint32_t)net_policy_present(sb->rec.slot);
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
-    if (!w->spawners || spawners_submit(w->spawners, &job, on_released, sb) < 0)
+    if (w->spawners &&
+        spawners_submit(w->spawners, &job, sb->mntns_fd, on_released, sb) == 0)
+        sb->mntns_fd = -1; /* the spawner closes it, and so does the unmounting */
+    else
         on_released(NULL, -1, -1, sb);
     if (p && was_preparing)
         pool_failed(
@@ -1207,6 +1240,7 @@ static int adopt(struct worker *w, const char *name)
     sb->rec = rec;
     sb->w = w;
     sb->pidfd = fd;
+    hold_mntns(sb);
     snprintf(sb->dir, sizeof(sb->dir), "%s", dir);
     /* Re-applied from state.json (atomic replace): the table may have been lost. A
      * sandbox whose policy cannot be enforced is torn down, not left open. */

@@ -24,6 +24,7 @@
 
 struct job_entry {
     struct prep_job job;
+    int fd;        /* goes with the job (spawners_submit), -1: none */
     spawner_cb cb; /* NULL once forgotten */
     void *ctx;
     struct job_entry *next;
@@ -87,6 +88,30 @@ static int send_result(int fd, const struct prep_result *res, int pidfd, int cha
     return n == (ssize_t)sizeof(*res) ? 0 : -1;
 }
 
+/* One job and the descriptor that may come with it (*job_fd, else -1). */
+static ssize_t recv_job(int fd, struct prep_job *job, int *job_fd)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {job, sizeof(*job)};
+    struct msghdr msg;
+    struct cmsghdr *cm;
+    ssize_t n;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof(cbuf);
+    *job_fd = -1;
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    for (cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(job_fd, CMSG_DATA(cm), sizeof(int));
+    }
+    return n;
+}
+
 static void __attribute__((noreturn))
 spawner_main(const struct prep_env *env, int fd, pid_t worker)
 {
@@ -126,11 +151,18 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
                  strerror(errno));
 
     for (;;) {
+        int job_fd;
+
         do {
-            n = recv(fd, &job, sizeof(job), 0);
+            n = recv_job(fd, &job, &job_fd);
         } while (n < 0 && errno == EINTR);
         if (n <= 0)
             _exit(0);
+        /* A release's descriptor holds the sandbox's mount namespace: closing it here
+         * unmounts its filesystems (the writable layer writes back, its loop device
+         * detaches) in this process, before the rest of the release. */
+        if (job_fd >= 0)
+            close(job_fd);
         memset(&res, 0, sizeof(res));
         res.seq = job.seq;
         pidfd = -1;
@@ -212,6 +244,8 @@ static int spawner_start(struct spawners *s, struct spawner *sp)
 static void finish(struct job_entry *e, const struct prep_result *res, int pidfd,
                    int chanfd)
 {
+    if (e->fd >= 0)
+        close(e->fd);
     if (e->cb) {
         e->cb(res, pidfd, chanfd, e->ctx);
     } else {
@@ -339,6 +373,30 @@ static struct spawner *least_busy(struct spawners *s)
     return best;
 }
 
+/* The job, with its descriptor attached if it has one. */
+static ssize_t send_job(int fd, const struct job_entry *e)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {(void *)&e->job, sizeof(e->job)};
+    struct msghdr msg;
+    struct cmsghdr *cm;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (e->fd >= 0) {
+        memset(cbuf, 0, sizeof(cbuf));
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof(cbuf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &e->fd, sizeof(int));
+    }
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 static void dispatch(struct spawners *s)
 {
     struct spawner *sp;
@@ -347,13 +405,17 @@ static void dispatch(struct spawners *s)
 
     while ((e = s->queue_head) != NULL && (sp = least_busy(s)) != NULL) {
         do {
-            n = send(sp->fd, &e->job, sizeof(e->job), MSG_NOSIGNAL);
+            n = send_job(sp->fd, e);
         } while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
             return; /* socket full: retried when a result frees room */
         if (n != (ssize_t)sizeof(e->job)) {
             spawner_lost(sp);
             continue;
+        }
+        if (e->fd >= 0) { /* the spawner has its own copy now */
+            close(e->fd);
+            e->fd = -1;
         }
         s->queue_head = e->next;
         if (!s->queue_head)
@@ -395,7 +457,7 @@ struct spawners *spawners_new(struct event_base *base, const struct prep_env *en
     return s;
 }
 
-int spawners_submit(struct spawners *s, const struct prep_job *job, spawner_cb cb,
+int spawners_submit(struct spawners *s, const struct prep_job *job, int fd, spawner_cb cb,
                     void *ctx)
 {
     static uint64_t seq;
@@ -403,6 +465,7 @@ int spawners_submit(struct spawners *s, const struct prep_job *job, spawner_cb c
 
     if (!e)
         return -1;
+    e->fd = fd;
     e->job = *job;
     e->job.seq = ++seq;
     e->cb = cb;
@@ -465,11 +528,15 @@ void spawners_free(struct spawners *s)
             close(sp->fd); /* the spawner sees EOF and exits after its current job */
         while ((e = sp->head) != NULL) {
             sp->head = e->next;
+            if (e->fd >= 0)
+                close(e->fd);
             free(e);
         }
     }
     while ((e = s->queue_head) != NULL) {
         s->queue_head = e->next;
+        if (e->fd >= 0)
+            close(e->fd);
         free(e);
     }
     free(s);

@@ -29,8 +29,11 @@ typedef void (*spawner_cb)(const struct prep_result *res, int pidfd, int chanfd,
 
 /* Fork n spawners (n >= 1). env must stay valid for the process lifetime. */
 struct spawners *spawners_new(struct event_base *base, const struct prep_env *env, int n);
-/* Queue a job (copied). 0, or -1 if it cannot be queued (out of memory). */
-int spawners_submit(struct spawners *s, const struct prep_job *job, spawner_cb cb,
+/* Queue a job (copied). fd (or -1) goes with it and is closed by the spawner first
+ * thing: a release passes the sandbox's mount namespace, so its unmounts run there
+ * and not in the worker. The worker's copy is closed once sent, or on failure. 0, or
+ * -1 if it cannot be queued (out of memory; fd is left to the caller). */
+int spawners_submit(struct spawners *s, const struct prep_job *job, int fd, spawner_cb cb,
                     void *ctx);
 /* Jobs queued or in flight. */
 int spawners_pending(const struct spawners *s);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "disk_quota.h"
 #include "netns.h"
 #include "node_registry.h"
+#include "ns_spawn.h"
 #include "sandbox.h"
 #include "spawner.h"
 #include "util.h"
@@ -413,6 +415,23 @@ static int prepare_dirs(struct worker *w)
     return 0;
 }
 
+/* A descriptor or two per sandbox (pidfd, envd channel) outgrows the usual soft
+ * limit of 1024 long before the node is full: go to the hard limit. Sandboxes get the
+ * limits we were started with (ns_spawn_set_nofile). */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+        return;
+    ns_spawn_set_nofile(r.rlim_cur, r.rlim_max);
+    if (r.rlim_cur >= r.rlim_max)
+        return;
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+        log_warn("cannot raise the open-files limit: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     struct event *sig_term, *sig_int, *sig_hup, *sweep;
@@ -431,6 +450,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     umask(022);
+    raise_fd_limit();
     if (prepare_dirs(w) < 0)
         return 1;
     if (cgroup_init(w->cfg.cgroup_root, w->cfg.cgroup_name) < 0 || netns_init() < 0)
