@@ -96,6 +96,7 @@ fi
 # 5a. the in-sandbox agent: envd's Process/Start and the code interpreter's /execute on
 # loopback and through the gateway, cube-init/cube-envd idle memory, the SDK's view.
 if want agent; then
+    pools_settled || say "warm pools not full after 60 s; measuring anyway"
     say "agent: Process/Start of true, warm runCode('1+1'), idle memory of the agent"
     AGENT_N=${AGENT_N:-$((N * 10))} bash "$ROOT/tests/bench/agent.sh" 2>>"$OUT/bench.err" | record ||
         say "agent.sh failed (build/bench/bench.err)"
@@ -103,17 +104,20 @@ fi
 
 # 5b. routed requests per second under load (wrk) and per-request router overhead.
 if want routed; then
+    pools_settled || say "warm pools not full after 60 s; measuring anyway"
     say "routed: wrk, routed and direct small GETs"
     bash "$ROOT/tests/bench/routed_rps.sh" 2>>"$OUT/bench.err" | record || say "routed_rps.sh failed (build/bench/bench.err)"
 fi
 # 5c. the worker's own pause/resume time, on its socket (no gateway, no Redis).
 if want resume; then
+    pools_settled || say "warm pools not full after 60 s; measuring anyway"
     say "worker level: $N pause/resume cycles"
     "$ROOT/build/bin/resume-bench" --json -n "$N" 2>>"$OUT/bench.err" |
         sed 's/^{/{"system":"cube-worker",/' | record || say "resume-bench failed (build/bench/bench.err)"
 fi
 # 5d. big files through the gateway and direct; envd and gateway peak memory.
 if want files; then
+    pools_settled || say "warm pools not full after 60 s; measuring anyway"
     say "files: ${FILES_BIG_MB:-1024} MiB up and down, gateway and direct, ${FILES_BIG_ROUNDS:-3} rounds"
     bash "$ROOT/tests/bench/files_big.sh" --mb "${FILES_BIG_MB:-1024}" --rounds "${FILES_BIG_ROUNDS:-3}" \
         2>>"$OUT/bench.err" | record || say "files_big.sh failed (build/bench/bench.err)"
