@@ -24,6 +24,12 @@ int envd_env_apply_init(json_t *body, char *err, size_t errlen);
  * 1 restored, 0 nothing to restore, -1 (err) a file that cannot be applied. */
 int envd_env_use_init_file(const char *path, char *err, size_t errlen);
 
+/* In a sandbox (cube-envd --hostname-files: "/etc"): an init that names the sandbox
+ * also rewrites etc_dir/hostname and etc_dir/hosts (existing files, in place) with
+ * that name. NULL (the default) is off, so envd run on a host (tests) never touches
+ * the host's files. */
+void envd_env_set_hostname_files(const char *etc_dir);
+
 /* The global env object (borrowed; string values only). */
 json_t *envd_env_global(void);
 /* Current access token, or NULL when none is set. */

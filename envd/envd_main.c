@@ -5,7 +5,7 @@
  * without one (tests, a restarted envd) it POSTs /init.
  *
  *   cube-envd [--listen HOST:PORT] [--log-level debug|info|warn|error]
- *             [--channel-fd N] [--init-file PATH]
+ *             [--channel-fd N] [--init-file PATH] [--hostname-files]
  */
 #include "cube_id.h"
 #include "cube_log.h"
@@ -30,14 +30,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL] "
-               "[--channel-fd N] [--init-file PATH]\n"
-               "  --listen HOST:PORT   address to serve on (default " DEFAULT_LISTEN
-               "; [v6addr]:port for IPv6)\n"
-               "  --log-level LEVEL    debug, info (default), warn or error\n"
-               "  --channel-fd N       the worker channel (cube-init passes it)\n"
-               "  --init-file PATH     keep the applied init there; restore it at start\n"
-               "  --version            print the envd protocol version\n");
+    fprintf(
+        f,
+        "usage: cube-envd [--listen HOST:PORT] [--log-level LEVEL] "
+        "[--channel-fd N] [--init-file PATH] [--hostname-files]\n"
+        "  --listen HOST:PORT   address to serve on (default " DEFAULT_LISTEN
+        "; [v6addr]:port for IPv6)\n"
+        "  --log-level LEVEL    debug, info (default), warn or error\n"
+        "  --channel-fd N       the worker channel (cube-init passes it)\n"
+        "  --init-file PATH     keep the applied init there; restore it at start\n"
+        "  --hostname-files     in a sandbox: an init naming it rewrites /etc/hostname\n"
+        "                       and /etc/hosts\n"
+        "  --version            print the envd protocol version\n");
 }
 
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
@@ -84,6 +88,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"channel-fd", required_argument, NULL, 'C'},
         {"init-file", required_argument, NULL, 'I'},
+        {"hostname-files", no_argument, NULL, 'H'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -97,7 +102,7 @@ int main(int argc, char **argv)
     char *end;
     long v;
 
-    while ((c = getopt_long(argc, argv, "l:L:C:I:Vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "l:L:C:I:HVh", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             listen = optarg;
@@ -118,6 +123,9 @@ int main(int argc, char **argv)
             break;
         case 'I':
             init_file = optarg;
+            break;
+        case 'H':
+            envd_env_set_hostname_files("/etc");
             break;
         case 'V':
             printf("%s\n", ENVD_VERSION);

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cube_hosts.h"
 #include "cube_log.h"
 
 #define FAIL(...)                                                                        \
@@ -199,15 +200,6 @@ static int put_file(const char *path, const char *text)
     return close(fd);
 }
 
-void ns_mounts_hosts_text(const char *hostname, char *out, size_t len)
-{
-    snprintf(out, len,
-             "127.0.0.1\tlocalhost\n"
-             "::1\tlocalhost ip6-localhost ip6-loopback\n"
-             "127.0.1.1\t%s\n",
-             hostname);
-}
-
 static int setup_etc(const struct ns_mount_cfg *c, char *err, int errlen)
 {
     char text[512];
@@ -217,7 +209,7 @@ static int setup_etc(const struct ns_mount_cfg *c, char *err, int errlen)
     snprintf(text, sizeof(text), "%s\n", c->hostname);
     if (put_file("/etc/hostname", text) < 0)
         FAIL("write /etc/hostname: %s", strerror(errno));
-    ns_mounts_hosts_text(c->hostname, text, sizeof(text));
+    cube_hosts_text(c->hostname, text, sizeof(text));
     if (put_file("/etc/hosts", text) < 0)
         FAIL("write /etc/hosts: %s", strerror(errno));
     if (c->resolv_conf && put_file("/etc/resolv.conf", c->resolv_conf) < 0)
@@ -259,10 +251,8 @@ static const char *const masked_paths[] = {
     "/proc/keys",        /* every key of the host's keyrings (names, ids) */
     "/proc/timer_list",  /* host timers, with other processes' details */
     "/proc/sched_debug", /* host-wide scheduler state (older kernels) */
-    "/proc/latency_stats",
-    "/proc/acpi",
-    "/proc/scsi",
-    "/sys/firmware", /* ACPI tables, EFI variables, DMI data */
+    "/proc/latency_stats", "/proc/acpi",
+    "/proc/scsi",          "/sys/firmware", /* ACPI tables, EFI variables, DMI data */
 };
 /* Read-only: host-wide kernel knobs. */
 static const char *const readonly_paths[] = {

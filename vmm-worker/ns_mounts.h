@@ -25,7 +25,4 @@ int ns_mounts_setup(const struct ns_mount_cfg *c, char *err, int errlen);
  * seccomp filter refuses mount(2)/umount2(2). -1 with err set. */
 int ns_mounts_mask(char *err, int errlen);
 
-/* The sandbox's /etc/hosts: localhost plus its hostname on 127.0.1.1. */
-void ns_mounts_hosts_text(const char *hostname, char *out, size_t len);
-
 #endif

@@ -1055,7 +1055,7 @@ static void claim(struct sandbox *sb, struct create_req *req, struct evhttp_requ
     if (net_policy_apply(sb->rec.slot, &sb->rec.net, err, sizeof(err)) < 0)
         goto fail;
     sb->claim_us[4] = now_us();
-    if (prep_set_hostname(sb->pidfd, sb->rec.pid, sb->rec.id, err, sizeof(err)) < 0)
+    if (prep_set_hostname(sb->pidfd, sb->rec.id, err, sizeof(err)) < 0)
         goto fail;
     sb->claim_us[5] = now_us();
     if (sb->init_sent) {

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,8 +132,9 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     /* envd keeps its applied init in the sandbox (root only) so that, restarted by
      * cube-init after a crash, it comes back with the sandbox's token. */
     char init_opt[] = "--init-file", init_file[] = "/run/cube-envd.init";
-    char *init_argv[] = {init_path, chan_opt,  chan_arg, envd_path,
-                         init_opt,  init_file, NULL};
+    char hosts_opt[] = "--hostname-files";
+    char *init_argv[] = {init_path, chan_opt,  chan_arg,  envd_path,
+                         init_opt,  init_file, hosts_opt, NULL};
     const struct sb_record *r = &job->rec;
     struct sb_record saved = *r;
     struct spawn_ctx ctx = {job, 0, 0};
@@ -243,35 +243,12 @@ fail:
     return -1;
 }
 
-/* Rewrite a small config file inside the sandbox, through its own root: symlinks are
- * resolved inside that root and may not leave it or cross a mount, so nothing outside
- * the sandbox can be reached even if the file were not what we wrote. In place (same
- * inode): a process inside that already has it open sees the new text. */
-static int rewrite_in_root(int rootfd, const char *rel, const char *text)
-{
-    struct open_how how;
-    size_t len = strlen(text);
-    int fd;
-
-    memset(&how, 0, sizeof(how));
-    how.flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-    if (fd < 0)
-        return -1;
-    if (write(fd, text, len) != (ssize_t)len) {
-        close(fd);
-        return -1;
-    }
-    return close(fd);
-}
-
-/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): pidfd and pid name one process */
-int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int errlen)
+/* Claim-time: the sandbox's UTS hostname. (envd writes /etc/hostname and /etc/hosts
+ * when the init names the sandbox: --hostname-files, envd_env.h.) */
+int prep_set_hostname(int pidfd, const char *name, char *err, int errlen)
 {
     static int self = -1; /* our own UTS namespace, opened once: every claim needs it */
-    char path[64], text[256];
-    int rootfd, rc = 0;
+    int rc = 0;
 
     /* The sandbox's UTS namespace: join it, set, come back. The worker is single-
      * threaded, and joining a UTS namespace is allowed for host root. */
@@ -293,33 +270,5 @@ int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int err
         log_error("cannot return to the host uts namespace: %s", strerror(errno));
         _exit(1);
     }
-    if (rc < 0)
-        return -1;
-
-    /* /etc/hostname and /etc/hosts were written by the sandbox's setup (ns_mounts.c).
-     * The writable layer is mounted only inside the sandbox (disk_quota.h), so they are
-     * reached through its root. The pid is checked against the pidfd after opening:
-     * alive, so the number was not reused. */
-    snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
-    rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
-        snprintf(err, (size_t)errlen, "open sandbox root: %s", strerror(errno));
-        if (rootfd >= 0)
-            close(rootfd);
-        return -1;
-    }
-    snprintf(text, sizeof(text), "%s\n", name);
-    if (rewrite_in_root(rootfd, "etc/hostname", text) < 0) {
-        snprintf(err, (size_t)errlen, "write /etc/hostname: %s", strerror(errno));
-        close(rootfd);
-        return -1;
-    }
-    ns_mounts_hosts_text(name, text, sizeof(text));
-    if (rewrite_in_root(rootfd, "etc/hosts", text) < 0) {
-        snprintf(err, (size_t)errlen, "write /etc/hosts: %s", strerror(errno));
-        close(rootfd);
-        return -1;
-    }
-    close(rootfd);
-    return 0;
+    return rc;
 }

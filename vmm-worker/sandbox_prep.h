@@ -59,9 +59,9 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
  * worker start. */
 void prep_release(const char *cg, int slot, const char *dir, int clear_policy);
 
-/* Claim-time: the sandbox's UTS hostname and its /etc/hostname and /etc/hosts
- * (rewritten in place through the sandbox's root) become name. pid is the pidfd's
- * process. 0 or -1 with err. */
-int prep_set_hostname(int pidfd, pid_t pid, const char *name, char *err, int errlen);
+/* Claim-time: the sandbox's UTS hostname becomes name (envd, started with
+ * --hostname-files, rewrites /etc/hostname and /etc/hosts when the init arrives).
+ * 0 or -1 with err. */
+int prep_set_hostname(int pidfd, const char *name, char *err, int errlen);
 
 #endif

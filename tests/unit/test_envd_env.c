@@ -141,6 +141,63 @@ static void test_init_file(void **state)
     rmdir(dir);
 }
 
+static char *slurp(const char *path)
+{
+    static char buf[512];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* With an etc dir set, an init naming the sandbox rewrites hostname and hosts there
+ * (in place); an init without sandboxID, or with the feature off, leaves them. */
+static void test_hostname_files(void **state)
+{
+    char dir[] = "/tmp/test_envd_env.XXXXXX", host[64], hosts[64];
+    struct stat st0, st1;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(host, sizeof(host), "%s/hostname", dir);
+    snprintf(hosts, sizeof(hosts), "%s/hosts", dir);
+    f = fopen(host, "w");
+    fputs("pooled\n", f);
+    fclose(f);
+    f = fopen(hosts, "w");
+    fputs("127.0.1.1\tpooled\n", f);
+    fclose(f);
+    assert_int_equal(stat(hosts, &st0), 0);
+
+    assert_int_equal(apply("{\"sandboxID\":\"ione\"}"), 0); /* off: untouched */
+    assert_string_equal(slurp(host), "pooled\n");
+
+    envd_env_set_hostname_files(dir);
+    assert_int_equal(apply("{\"envVars\":{\"A\":\"1\"}}"), 0); /* no id: untouched */
+    assert_string_equal(slurp(host), "pooled\n");
+    assert_int_equal(apply("{\"sandboxID\":\"itwo\"}"), 0);
+    assert_string_equal(slurp(host), "itwo\n");
+    assert_non_null(strstr(slurp(hosts), "127.0.1.1\titwo\n"));
+    assert_non_null(strstr(slurp(hosts), "127.0.0.1\tlocalhost\n"));
+    assert_int_equal(stat(hosts, &st1), 0);
+    assert_true(st0.st_ino == st1.st_ino); /* rewritten in place */
+
+    /* A missing file is not created (only the template's own are rewritten), and the
+     * init still applies. */
+    unlink(hosts);
+    assert_int_equal(apply("{\"sandboxID\":\"ithree\"}"), 0);
+    assert_string_equal(slurp(host), "ithree\n");
+    assert_int_not_equal(access(hosts, F_OK), 0);
+    envd_env_set_hostname_files(NULL);
+    unlink(host);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +205,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostname_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
