@@ -50,6 +50,34 @@ struct spawners {
     int queued;
 };
 
+/* ---- messages (both directions) ---------------------------------------------------- */
+
+/* msg carrying iov, with cbuf (NULL: none) as room for received descriptors. */
+static void msg_init(struct msghdr *msg, struct iovec *iov, void *cbuf, size_t cbuf_len)
+{
+    memset(msg, 0, sizeof(*msg));
+    msg->msg_iov = iov;
+    msg->msg_iovlen = 1;
+    msg->msg_control = cbuf;
+    msg->msg_controllen = cbuf ? cbuf_len : 0;
+}
+
+/* Attach fds[0..n-1] (1 or 2) as one SCM_RIGHTS message built in cbuf, which has room
+ * for two. */
+static void msg_attach_fds(struct msghdr *msg, char *cbuf, const int *fds, int n)
+{
+    struct cmsghdr *cm;
+
+    memset(cbuf, 0, CMSG_SPACE(2 * sizeof(int)));
+    msg->msg_control = cbuf;
+    msg->msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+    cm = CMSG_FIRSTHDR(msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+}
+
 /* ---- the spawner process ---------------------------------------------------------- */
 
 /* One result, with the new init's pidfd and the channel's worker end (in that order,
@@ -63,25 +91,13 @@ static int send_result(int fd, const struct prep_result *res, int pidfd, int cha
     int fds[2], nfds = 0;
     ssize_t n;
 
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg_init(&msg, &iov, NULL, 0);
     if (pidfd >= 0)
         fds[nfds++] = pidfd;
     if (chanfd >= 0)
         fds[nfds++] = chanfd;
-    if (nfds > 0) {
-        struct cmsghdr *cm;
-
-        memset(cbuf, 0, sizeof(cbuf));
-        msg.msg_control = cbuf;
-        msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-    }
+    if (nfds > 0)
+        msg_attach_fds(&msg, cbuf, fds, nfds);
     do {
         n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
@@ -97,11 +113,7 @@ static ssize_t recv_job(int fd, struct prep_job *job, int *job_fd)
     struct cmsghdr *cm;
     ssize_t n;
 
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof(cbuf);
+    msg_init(&msg, &iov, cbuf, sizeof(cbuf));
     *job_fd = -1;
     n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     for (cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -323,11 +335,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
     (void)what;
     for (;;) {
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof(cbuf);
+        msg_init(&msg, &iov, cbuf, sizeof(cbuf));
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             break;
@@ -376,24 +384,13 @@ static struct spawner *least_busy(struct spawners *s)
 /* The job, with its descriptor attached if it has one. */
 static ssize_t send_job(int fd, const struct job_entry *e)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {(void *)&e->job, sizeof(e->job)};
     struct msghdr msg;
-    struct cmsghdr *cm;
 
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (e->fd >= 0) {
-        memset(cbuf, 0, sizeof(cbuf));
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof(cbuf);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &e->fd, sizeof(int));
-    }
+    msg_init(&msg, &iov, NULL, 0);
+    if (e->fd >= 0)
+        msg_attach_fds(&msg, cbuf, &e->fd, 1);
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
