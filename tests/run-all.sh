@@ -84,7 +84,7 @@ pooled_settled() {
         h=$(curl -s --max-time 5 --unix-socket "$CUBE_RUN/worker.sock" http://localhost/health)
         if [ -n "$j" ] && jq -e '.spawnerJobs == 0 and ([.pools[].preparing] | add // 0) == 0 and ([.pools[] | select(.refillPending)] | length) == 0' >/dev/null 2>&1 <<<"$j" &&
             jq -e '.sandboxes == 0' >/dev/null 2>&1 <<<"$h"; then
-            jq -r '.pooled' <<<"$j"
+            jq -r '"\(.pooled) \(.freeLayers // 0)"' <<<"$j"
             return 0
         fi
         sleep 0.1
@@ -92,10 +92,11 @@ pooled_settled() {
     echo unsettled
 }
 leak_check() {
-    local name=$1 n left="" p cgroups veths mounts loops
+    local name=$1 n left="" p free cgroups veths mounts loops
     n=$(redis-cli -s "$CUBE_RUN/redis.sock" zcard cube:sandboxes 2>/dev/null || echo 0)
     [ "$n" = 0 ] || return 0 # a suite that keeps sandboxes on purpose is checked later
-    p=$(pooled_settled)
+    read -r p free <<<"$(pooled_settled)"
+    free=${free:-0}
     veths=$(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true)
     cgroups=$(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
     # cgroup v1 has one directory per controller hierarchy.
@@ -103,14 +104,15 @@ leak_check() {
     left+=$(ip netns list 2>/dev/null | grep -c '^cube-' || true)
     left+=" $((veths - ${p//unsettled/0}))"
     # Every sandbox (pooled ones too) has its writable layer on a loop device, mounted
-    # only inside the sandbox: the host has none of those mounts.
+    # only inside the sandbox: the host has none of those mounts. So do the emptied
+    # layers the spawners keep for their next sandboxes (freeLayers, layer_pool.h).
     mounts=$(grep -c ' /var/lib/cube/sandboxes/' /proc/self/mountinfo || true)
     loops=$(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)
     left+=" $mounts"
     left+=" $((cgroups - ${p//unsettled/0}))"
-    left+=" $((loops - ${p//unsettled/0}))"
+    left+=" $((loops - ${p//unsettled/0} - free))"
     if [ "$p" != unsettled ] && [ "$left" = "0 0 0 0 0" ]; then
-        echo "ok - leak check after $name ($p pooled)"
+        echo "ok - leak check after $name ($p pooled, $free free layers)"
         return 0
     fi
     echo "not ok - leak check after $name (netns, veth, mounts, cgroups, loop devices beyond the $p pooled: $left)"
@@ -165,12 +167,12 @@ if [ "${KEEP:-0}" != 1 ]; then
     for _ in $(seq 30); do pgrep -f "$pat" >/dev/null || break; sleep 0.2; done
     pgrep -af "$pat" | sed 's/^/  still running: /'
     left=$(pgrep -f "$pat" | wc -l)
-    kobj="$(nft list table inet cube >/dev/null 2>&1 && echo 1 || echo 0)$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true)"
-    if [ "$left" = 0 ] && [ "$kobj" = "00 0 0 0 0" ]; then
-        echo "  ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups or loop devices"
+    kobj="$(nft list table inet cube >/dev/null 2>&1 && echo 1 || echo 0)$(ip netns list 2>/dev/null | grep -c '^cube-' || true) $(ip -o link show 2>/dev/null | grep -cE ': vh[0-9]+@' || true) $(grep -c " $CUBE_STATE/sandboxes/" /proc/self/mountinfo || true) $(find /sys/fs/cgroup/*/cube /sys/fs/cgroup/cube -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c "^$CUBE_STATE/sandboxes/" || true) $(find "$CUBE_STATE/sandboxes" -mindepth 1 -maxdepth 1 ! -name '.layer-*.golden' 2>/dev/null | wc -l)"
+    if [ "$left" = 0 ] && [ "$kobj" = "00 0 0 0 0 0" ]; then
+        echo "  ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups, loop devices or layer images"
         count 1 0
     else
-        echo "  not ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups or loop devices ($left processes; nft+netns veth mounts cgroups loops: $kobj)"
+        echo "  not ok - make stop leaves no processes, nft table, network namespaces, veths, mounts, cgroups, loop devices or layer images ($left processes; nft+netns veth mounts cgroups loops files: $kobj)"
         count 0 1
     fi
 fi

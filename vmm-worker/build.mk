@@ -9,7 +9,7 @@ WORKER_SRCS := vmm-worker/worker_main.c vmm-worker/worker_api.c vmm-worker/sandb
                vmm-worker/envd_client.c vmm-worker/util.c vmm-worker/caps.c \
                vmm-worker/seccomp_profile.c vmm-worker/metrics.c vmm-worker/host_firewall.c \
                vmm-worker/sandbox_prep.c vmm-worker/spawner.c \
-               vmm-worker/net_policy.c vmm-worker/disk_quota.c
+               vmm-worker/net_policy.c vmm-worker/disk_quota.c vmm-worker/layer_pool.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 WORKER_BIN := $(BUILD)/bin/cube-worker
 
@@ -23,7 +23,8 @@ $(WORKER_BIN): $(WORKER_OBJS) $(COMMON_LIB)
 WORKER_TEST_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
                    -fno-sanitize-recover=undefined
 WORKER_TEST_OBJDIR := $(BUILD)/obj-test
-WORKER_TESTS := state slots create_req template caps seccomp firewall net_policy disk_quota
+WORKER_TESTS := state slots create_req template caps seccomp firewall net_policy disk_quota \
+                layer_pool
 WORKER_TEST_BINS := $(WORKER_TESTS:%=$(BUILD)/tests/test_worker_%)
 
 UNIT_TESTS += $(WORKER_TEST_BINS)
@@ -36,7 +37,8 @@ WORKER_TEST_DEPS_template := template util
 WORKER_TEST_DEPS_caps := caps
 WORKER_TEST_DEPS_seccomp := seccomp_profile
 WORKER_TEST_DEPS_firewall := host_firewall net_policy slots util
-WORKER_TEST_DEPS_disk_quota := disk_quota
+WORKER_TEST_DEPS_disk_quota := disk_quota layer_pool
+WORKER_TEST_DEPS_layer_pool := layer_pool disk_quota
 WORKER_TEST_DEPS_net_policy := net_policy slots
 # Extra libraries a test links with.
 WORKER_TEST_LIBS_seccomp := -lseccomp

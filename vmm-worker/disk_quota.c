@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cube_log.h"
+#include "layer_pool.h"
 
 #define LOOP_TRIES 16 /* another process may take the free loop device first */
 #define PROBE_NAME ".disk-quota-probe"
@@ -343,6 +344,9 @@ static int apply(const char *dir, int size_mb, char *err, int errlen)
         snprintf(err, (size_t)errlen, "writable layer: path too long");
         return -1;
     }
+    /* One that a previous sandbox of this spawner left, emptied (layer_pool.h). */
+    if (layer_pool_take(dir, size_mb) == 0)
+        return 0;
     if (host_has_room(dir, bytes, err, errlen) < 0)
         return -1;
     fd = image_create(image, bytes, err, errlen);

@@ -48,6 +48,7 @@ struct sandbox {
     char dir[PATH_MAX];
     int pidfd;             /* -1 until the spawner delivered it */
     int mntns_fd;          /* holds its mount namespace (hold_mntns), or -1 */
+    int layer_fd;          /* its writable layer's detached mount (layer_pool.h), or -1 */
     struct event *exit_ev; /* pidfd readable = init exited */
     struct event *kill_timer;
     struct envd_probe *probe; /* POST /init of a re-adopted pooled sandbox */
@@ -505,6 +506,8 @@ static void free_sandbox(struct sandbox *sb)
         close(sb->pidfd);
     if (sb->mntns_fd >= 0)
         close(sb->mntns_fd);
+    if (sb->layer_fd >= 0)
+        close(sb->layer_fd);
     free(sb);
 }
 
@@ -574,18 +577,17 @@ static void on_chan(enum envd_chan_event ev, const char *err, void *ctx)
     kill_sandbox(sb);
 }
 
-static void on_spawned(const struct prep_result *res, int pidfd, int chanfd, void *ctx)
+static void on_spawned(const struct prep_result *res, const struct prep_fds *fds,
+                       void *ctx)
 {
     struct sandbox *sb = ctx;
     struct worker *w = sb->w;
     struct pool *p = sb->pool;
+    int pidfd = fds->pidfd, chanfd = fds->chanfd;
 
     if (res->status < 0 || pidfd < 0) {
         /* The spawner removed whatever it had made. */
-        if (pidfd >= 0)
-            close(pidfd);
-        if (chanfd >= 0)
-            close(chanfd);
+        prep_fds_close(fds);
         pool_detach(sb);
         slots_release(&w->slots, sb->rec.slot);
         all_remove(w, sb);
@@ -594,6 +596,7 @@ static void on_spawned(const struct prep_result *res, int pidfd, int chanfd, voi
         return;
     }
     sb->pidfd = pidfd;
+    sb->layer_fd = fds->layerfd;
     sb->rec.pid = res->pid;
     sb->rec.start_time = res->start_time;
     hold_mntns(sb);
@@ -624,6 +627,7 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
     sb->w = w;
     sb->pidfd = -1;
     sb->mntns_fd = -1;
+    sb->layer_fd = -1;
     sb->t0 = cube_monotonic_ms();
     if (cube_id_generate(sb->rec.inst, CUBE_SANDBOX_ID_LEN, 'p') < 0) {
         free(sb);
@@ -657,7 +661,7 @@ static int prepare_one(struct worker *w, struct pool *p, const struct template *
     job.rec = sb->rec;
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
     snprintf(job.rootfs, sizeof(job.rootfs), "%s", t->rootfs);
-    if (spawners_submit(w->spawners, &job, -1, on_spawned, sb) < 0) {
+    if (spawners_submit(w->spawners, &job, -1, -1, on_spawned, sb) < 0) {
         slots_release(&w->slots, sb->rec.slot);
         free(sb);
         return -1;
@@ -741,8 +745,9 @@ json_t *sandbox_pools_json(struct worker *w)
                            evtimer_pending(p->after_claims, NULL) != 0));
         pooled += p->n_ready + p->preparing;
     }
-    return json_pack("{s:o, s:i, s:i}", "pools", arr, "pooled", pooled, "spawnerJobs",
-                     w->spawners ? spawners_pending(w->spawners) : 0);
+    return json_pack("{s:o, s:i, s:i, s:i}", "pools", arr, "pooled", pooled,
+                     "spawnerJobs", w->spawners ? spawners_pending(w->spawners) : 0,
+                     "freeLayers", w->spawners ? spawners_free_layers(w->spawners) : 0);
 }
 
 int sandbox_pooled_count(struct worker *w)
@@ -757,18 +762,16 @@ int sandbox_pooled_count(struct worker *w)
 
 /* ---- the end of a sandbox --------------------------------------------------------- */
 
-static void on_released(const struct prep_result *res, int pidfd, int chanfd, void *ctx)
+static void on_released(const struct prep_result *res, const struct prep_fds *fds,
+                        void *ctx)
 {
     struct sandbox *sb = ctx;
     struct worker *w = sb->w;
     int i;
 
-    if (pidfd >= 0)
-        close(pidfd);
-    if (chanfd >= 0)
-        close(chanfd);
+    prep_fds_close(fds);
     if (!res || res->status < 0)
-        prep_release(sb->rec.inst, sb->rec.slot, sb->dir, 1); /* spawner died: here */
+        prep_release(sb->rec.inst, sb->rec.slot, sb->dir, 1, -1); /* spawner died */
     else if (sb->rec.slot >= 0)
         net_policy_mark_clean(sb->rec.slot); /* the spawner cleared it, if it had one */
     slots_release(&w->slots, sb->rec.slot);
@@ -793,6 +796,7 @@ static void on_released(const struct prep_result *res, int pidfd, int chanfd, vo
 static void finalize(struct sandbox *sb, int init_gone)
 {
     static struct prep_job job;
+    static const struct prep_fds none = {-1, -1, -1};
     struct worker *w = sb->w;
     struct pool *p = sb->pool;
     int was_preparing = pool_detach(sb);
@@ -835,11 +839,19 @@ static void finalize(struct sandbox *sb, int init_gone)
     job.rec = sb->rec;
     job.clear_policy = (uint32_t)net_policy_present(sb->rec.slot);
     snprintf(job.dir, sizeof(job.dir), "%s", sb->dir);
-    if (w->spawners &&
-        spawners_submit(w->spawners, &job, sb->mntns_fd, on_released, sb) == 0)
+    /* The layer can serve another sandbox only if nothing of this one is left to
+     * write to it. */
+    if (!init_gone && sb->layer_fd >= 0) {
+        close(sb->layer_fd);
+        sb->layer_fd = -1;
+    }
+    if (w->spawners && spawners_submit(w->spawners, &job, sb->mntns_fd, sb->layer_fd,
+                                       on_released, sb) == 0) {
         sb->mntns_fd = -1; /* the spawner closes it, and so does the unmounting */
-    else
-        on_released(NULL, -1, -1, sb);
+        sb->layer_fd = -1;
+    } else {
+        on_released(NULL, &none, sb);
+    }
     if (p && was_preparing)
         pool_failed(
             w, p, sb->fail_msg[0] ? sb->fail_msg : "sandbox init exited during startup");
@@ -1189,7 +1201,7 @@ static void teardown_dir(struct worker *w, const char *name)
         /* Crashed before the first state write: only the directory (and, to be safe,
          * a cgroup named after it) can exist. */
         log_warn("sandbox %s: no usable state.json; removing leftovers", name);
-        prep_release(name, -1, dir, 1);
+        prep_release(name, -1, dir, 1, -1);
         return;
     }
     fd = open_if_same(&rec);
@@ -1197,7 +1209,7 @@ static void teardown_dir(struct worker *w, const char *name)
         ns_spawn_kill_wait(fd);
         close(fd);
     }
-    prep_release(rec.inst, rec.slot, dir, 1);
+    prep_release(rec.inst, rec.slot, dir, 1, -1);
     if (rec.state != SB_POOLED)
         node_registry_sandbox_gone(w->reg, rec.id);
     log_info("sandbox %s torn down (was %s)", rec.id, sb_state_name(rec.state));
@@ -1240,6 +1252,7 @@ static int adopt(struct worker *w, const char *name)
     sb->rec = rec;
     sb->w = w;
     sb->pidfd = fd;
+    sb->layer_fd = -1; /* the spawner that held it is gone: removed the usual way */
     hold_mntns(sb);
     snprintf(sb->dir, sizeof(sb->dir), "%s", dir);
     /* Re-applied from state.json (atomic replace): the table may have been lost. A

@@ -16,6 +16,7 @@
 #include "cube_chan.h"
 #include "cube_log.h"
 #include "disk_quota.h"
+#include "layer_pool.h"
 #include "net_policy.h"
 #include "netns.h"
 #include "ns_spawn.h"
@@ -57,7 +58,9 @@ static int make_dirs(const char *dir, unsigned uid, int disk_mb, char *err, int 
     return 0;
 }
 
-void prep_release(const char *cg, int slot, const char *dir, int clear_policy)
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): named, in a fixed order */
+void prep_release(const char *cg, int slot, const char *dir, int clear_policy,
+                  int layer_fd)
 {
     static const char *const sub[] = {"layer", "console.log"};
     char path[PATH_MAX];
@@ -71,8 +74,14 @@ void prep_release(const char *cg, int slot, const char *dir, int clear_policy)
             net_policy_clear(slot);
     }
     cgroup_destroy(cg);
-    if (layer_dir(dir, path, sizeof(path)) == 0)
+    if (layer_dir(dir, path, sizeof(path)) == 0) {
+        /* Kept for this spawner's next sandbox if it was barely used; else (or not
+         * kept) it goes the usual way below. */
+        layer_pool_put(layer_fd, path);
         disk_quota_release(path);
+    } else if (layer_fd >= 0) {
+        close(layer_fd);
+    }
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         if (util_fmt(path, sizeof(path), "%s/%s", dir, sub[i]) == 0 &&
             util_rm_rf(path) < 0)
@@ -122,9 +131,10 @@ static int spawn_wired(pid_t pid, void *ctx, char *err, int errlen)
     return rc;
 }
 
-/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): outputs, named in the header */
+/* NOLINTBEGIN(bugprone-easily-swappable-parameters): outputs, named in the header */
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
-               struct prep_result *res, int *pidfd, int *chanfd)
+               struct prep_result *res, int *pidfd, int *chanfd, int *layerfd)
+/* NOLINTEND(bugprone-easily-swappable-parameters) */
 {
     char init_path[] = "/.cube/bin/cube-init";
     char envd_path[] = "/.cube/bin/cube-envd";
@@ -148,6 +158,7 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     res->err[0] = '\0';
     *pidfd = -1;
     *chanfd = -1;
+    *layerfd = -1;
     /* state.json is written before anything outside the directory exists, so a crash
      * at any later point is cleaned up by the next worker start. */
     if (make_dirs(job->dir, r->uid_shift, r->disk_mb, res->err, sizeof(res->err)) < 0)
@@ -202,7 +213,9 @@ int prep_spawn(const struct prep_env *env, const struct prep_job *job,
     console = -1;
     close(chan[1]); /* init has it now */
     chan[1] = -1;
-    /* The sandbox's overlay holds the layer now; the host keeps no mount of it. */
+    /* The sandbox's overlay holds the layer now; the host keeps no mount of it, only
+     * a detached one that the worker holds for the release to reuse (layer_pool.h). */
+    *layerfd = layer_pool_keep(layer);
     if (disk_quota_detach(layer) < 0) {
         snprintf(res->err, sizeof(res->err), "detach layer: %s", strerror(errno));
         goto fail;
@@ -234,12 +247,16 @@ fail:
     }
     if (console >= 0)
         close(console);
+    if (*layerfd >= 0) {
+        close(*layerfd);
+        *layerfd = -1;
+    }
     if (chan[0] >= 0)
         close(chan[0]);
     if (chan[1] >= 0)
         close(chan[1]);
     log_error("sandbox %s: prepare failed: %s", r->inst, res->err);
-    prep_release(r->inst, r->slot, job->dir, 1);
+    prep_release(r->inst, r->slot, job->dir, 1, -1);
     return -1;
 }
 

@@ -36,28 +36,37 @@ struct prep_job {
     char dir[PATH_MAX];   /* the sandbox's state directory */
     char rootfs[PATH_MAX];
     uint32_t clear_policy; /* release: the slot has an egress policy to remove */
+    /* Release: descriptors that come with the job, in this order: the sandbox's mount
+     * namespace (closed first, so its unmounts run in the spawner), its layer's
+     * detached mount (layer_pool.h). Set by spawners_submit. */
+    uint32_t has_mntns, has_layer;
 };
 
 struct prep_result {
     uint64_t seq;
-    int status;   /* 0 or -1 */
-    int has_chan; /* an envd channel comes with the pidfd */
+    int status;      /* 0 or -1 */
+    int has_chan;    /* an envd channel comes with the pidfd */
+    int has_layer;   /* then the layer's detached mount (layer_pool.h) */
+    int free_layers; /* layers the spawner keeps for its next sandboxes */
     pid_t pid;
     unsigned long long start_time;
     char err[256];
 };
 
 /* 0 with res->pid / res->start_time, *pidfd and *chanfd (the worker's end of the
- * envd channel, common/cube_chan.h; the caller sends both on and closes them), or -1
- * with res->err; on failure nothing of the sandbox is left. */
+ * envd channel, common/cube_chan.h) and *layerfd (a detached mount of its writable layer,
+ * layer_pool.h, or -1): the caller sends them on and closes them. Or -1 with res->err; on
+ * failure nothing of the sandbox is left. */
 int prep_spawn(const struct prep_env *env, const struct prep_job *job,
-               struct prep_result *res, int *pidfd, int *chanfd);
+               struct prep_result *res, int *pidfd, int *chanfd, int *layerfd);
 
 /* Remove a sandbox's veth, cgroups, quota and directory, and with clear_policy its
  * slot's egress policy; safe on partly made sandboxes and when repeated; slot < 0 =
  * unknown. state.json goes last so an interrupted release is retried by the next
- * worker start. */
-void prep_release(const char *cg, int slot, const char *dir, int clear_policy);
+ * worker start. layer_fd (ours, or -1) is the layer's detached mount from prep_spawn:
+ * the layer may then be emptied and kept for this process's next prep_spawn. */
+void prep_release(const char *cg, int slot, const char *dir, int clear_policy,
+                  int layer_fd);
 
 /* Claim-time: the sandbox's UTS hostname becomes name (envd, started with
  * --hostname-files, rewrites /etc/hostname and /etc/hosts when the init arrives).

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cube_log.h"
+#include "layer_pool.h"
 #include "ns_spawn.h"
 
 #define MAX_SPAWNERS 16
@@ -24,7 +25,7 @@
 
 struct job_entry {
     struct prep_job job;
-    int fd;        /* goes with the job (spawners_submit), -1: none */
+    int fd[2];     /* go with the job (spawners_submit): mount ns, layer; -1: none */
     spawner_cb cb; /* NULL once forgotten */
     void *ctx;
     struct job_entry *next;
@@ -37,6 +38,7 @@ struct spawner {
     struct event *ev;
     struct job_entry *head, *tail; /* in flight, in order */
     int in_flight;
+    int free_layers; /* as of its last result */
 };
 
 struct spawners {
@@ -62,13 +64,15 @@ static void msg_init(struct msghdr *msg, struct iovec *iov, void *cbuf, size_t c
     msg->msg_controllen = cbuf ? cbuf_len : 0;
 }
 
-/* Attach fds[0..n-1] (1 or 2) as one SCM_RIGHTS message built in cbuf, which has room
- * for two. */
+#define MAX_MSG_FDS 3 /* a result: pidfd, channel, layer */
+
+/* Attach fds[0..n-1] (1 to MAX_MSG_FDS) as one SCM_RIGHTS message built in cbuf, which
+ * has room for MAX_MSG_FDS. */
 static void msg_attach_fds(struct msghdr *msg, char *cbuf, const int *fds, int n)
 {
     struct cmsghdr *cm;
 
-    memset(cbuf, 0, CMSG_SPACE(2 * sizeof(int)));
+    memset(cbuf, 0, CMSG_SPACE(MAX_MSG_FDS * sizeof(int)));
     msg->msg_control = cbuf;
     msg->msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
     cm = CMSG_FIRSTHDR(msg);
@@ -80,22 +84,23 @@ static void msg_attach_fds(struct msghdr *msg, char *cbuf, const int *fds, int n
 
 /* ---- the spawner process ---------------------------------------------------------- */
 
-/* One result, with the new init's pidfd and the channel's worker end (in that order,
- * those that are >= 0) attached. */
-/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): always in this order */
-static int send_result(int fd, const struct prep_result *res, int pidfd, int chanfd)
+/* One result, with the new init's pidfd, the channel's worker end and the layer's
+ * detached mount (in that order, those that are >= 0) attached. */
+static int send_result(int fd, const struct prep_result *res, const struct prep_fds *f)
 {
-    char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    char cbuf[CMSG_SPACE(MAX_MSG_FDS * sizeof(int))];
     struct iovec iov = {(void *)res, sizeof(*res)};
     struct msghdr msg;
-    int fds[2], nfds = 0;
+    int fds[MAX_MSG_FDS], nfds = 0;
     ssize_t n;
 
     msg_init(&msg, &iov, NULL, 0);
-    if (pidfd >= 0)
-        fds[nfds++] = pidfd;
-    if (chanfd >= 0)
-        fds[nfds++] = chanfd;
+    if (f->pidfd >= 0)
+        fds[nfds++] = f->pidfd;
+    if (f->chanfd >= 0)
+        fds[nfds++] = f->chanfd;
+    if (f->layerfd >= 0)
+        fds[nfds++] = f->layerfd;
     if (nfds > 0)
         msg_attach_fds(&msg, cbuf, fds, nfds);
     do {
@@ -104,23 +109,35 @@ static int send_result(int fd, const struct prep_result *res, int pidfd, int cha
     return n == (ssize_t)sizeof(*res) ? 0 : -1;
 }
 
-/* One job and the descriptor that may come with it (*job_fd, else -1). */
-static ssize_t recv_job(int fd, struct prep_job *job, int *job_fd)
+static int take_fds(struct msghdr *msg, int *fds, int max);
+
+/* One job and the descriptors that came with it: *mntns and *layer as the job says,
+ * else -1 (and any others closed). */
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): named, in a fixed order */
+static ssize_t recv_job(int fd, struct prep_job *job, int *mntns, int *layer)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(MAX_MSG_FDS * sizeof(int))];
     struct iovec iov = {job, sizeof(*job)};
     struct msghdr msg;
-    struct cmsghdr *cm;
+    int fds[2], nfds = 0, i;
     ssize_t n;
 
     msg_init(&msg, &iov, cbuf, sizeof(cbuf));
-    *job_fd = -1;
+    *mntns = -1;
+    *layer = -1;
     n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    for (cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(job_fd, CMSG_DATA(cm), sizeof(int));
+    if (n > 0)
+        nfds = take_fds(&msg, fds, 2);
+    if (n != (ssize_t)sizeof(*job) ||
+        nfds != (job->has_mntns != 0) + (job->has_layer != 0)) {
+        for (i = 0; i < nfds; i++)
+            close(fds[i]);
+        return n;
     }
+    if (job->has_mntns)
+        *mntns = fds[0];
+    if (job->has_layer)
+        *layer = fds[nfds - 1];
     return n;
 }
 
@@ -129,8 +146,9 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
 {
     static struct prep_job job; /* static: ~8.5 KB, off the stack */
     struct prep_result res;
+    struct prep_fds out;
     ssize_t n;
-    int pidfd, chanfd, nice_now = SPAWNER_NICE;
+    int nice_now = SPAWNER_NICE;
 
     /* Die with the worker; if it is already gone, do not start. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -163,22 +181,23 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
                  strerror(errno));
 
     for (;;) {
-        int job_fd;
+        int mntns_fd, layer_fd;
 
         do {
-            n = recv_job(fd, &job, &job_fd);
+            n = recv_job(fd, &job, &mntns_fd, &layer_fd);
         } while (n < 0 && errno == EINTR);
-        if (n <= 0)
+        if (n <= 0) {
+            layer_pool_drain();
             _exit(0);
-        /* A release's descriptor holds the sandbox's mount namespace: closing it here
-         * unmounts its filesystems (the writable layer writes back, its loop device
-         * detaches) in this process, before the rest of the release. */
-        if (job_fd >= 0)
-            close(job_fd);
+        }
+        /* A release's first descriptor holds the sandbox's mount namespace: closing it
+         * here unmounts its filesystems in this process, before the rest of the
+         * release; its writable layer is then held by layer_fd alone, if it came. */
+        if (mntns_fd >= 0)
+            close(mntns_fd);
         memset(&res, 0, sizeof(res));
         res.seq = job.seq;
-        pidfd = -1;
-        chanfd = -1;
+        out.pidfd = out.chanfd = out.layerfd = -1;
         if (n != (ssize_t)sizeof(job)) {
             res.status = -1;
             snprintf(res.err, sizeof(res.err), "spawner: short job");
@@ -188,26 +207,30 @@ spawner_main(const struct prep_env *env, int fd, pid_t worker)
 
             if (want != nice_now && setpriority(PRIO_PROCESS, 0, want) == 0)
                 nice_now = want;
-            prep_spawn(env, &job, &res, &pidfd, &chanfd);
-            res.has_chan = chanfd >= 0;
+            prep_spawn(env, &job, &res, &out.pidfd, &out.chanfd, &out.layerfd);
+            res.has_chan = out.chanfd >= 0;
+            res.has_layer = out.layerfd >= 0;
         } else if (job.kind == PREP_RELEASE) {
-            prep_release(job.rec.inst, job.rec.slot, job.dir, (int)job.clear_policy);
+            prep_release(job.rec.inst, job.rec.slot, job.dir, (int)job.clear_policy,
+                         layer_fd);
+            layer_fd = -1;
             res.status = 0;
         } else {
             res.status = -1;
             snprintf(res.err, sizeof(res.err), "spawner: unknown job kind %u", job.kind);
         }
-        if (send_result(fd, &res, pidfd, chanfd) < 0) {
+        if (layer_fd >= 0)
+            close(layer_fd);
+        res.free_layers = layer_pool_count();
+        if (send_result(fd, &res, &out) < 0) {
             /* The worker is gone or the socket broke: the sandbox just made would be
              * unknown to anyone. The next worker start removes it from its state. */
-            if (pidfd >= 0)
-                ns_spawn_kill_wait(pidfd);
+            if (out.pidfd >= 0)
+                ns_spawn_kill_wait(out.pidfd);
+            layer_pool_drain();
             _exit(1);
         }
-        if (pidfd >= 0)
-            close(pidfd);
-        if (chanfd >= 0)
-            close(chanfd);
+        prep_fds_close(&out);
     }
 }
 
@@ -253,19 +276,33 @@ static int spawner_start(struct spawners *s, struct spawner *sp)
     return 0;
 }
 
-static void finish(struct job_entry *e, const struct prep_result *res, int pidfd,
-                   int chanfd)
+void prep_fds_close(const struct prep_fds *fds)
 {
-    if (e->fd >= 0)
-        close(e->fd);
-    if (e->cb) {
-        e->cb(res, pidfd, chanfd, e->ctx);
-    } else {
-        if (pidfd >= 0)
-            close(pidfd);
-        if (chanfd >= 0)
-            close(chanfd);
+    if (fds->pidfd >= 0)
+        close(fds->pidfd);
+    if (fds->chanfd >= 0)
+        close(fds->chanfd);
+    if (fds->layerfd >= 0)
+        close(fds->layerfd);
+}
+
+static void close_job_fds(struct job_entry *e)
+{
+    for (int i = 0; i < 2; i++) {
+        if (e->fd[i] >= 0)
+            close(e->fd[i]);
+        e->fd[i] = -1;
     }
+}
+
+static void finish(struct job_entry *e, const struct prep_result *res,
+                   const struct prep_fds *fds)
+{
+    close_job_fds(e);
+    if (e->cb)
+        e->cb(res, fds, e->ctx);
+    else
+        prep_fds_close(fds);
     free(e);
 }
 
@@ -273,6 +310,7 @@ static void finish(struct job_entry *e, const struct prep_result *res, int pidfd
 static void spawner_lost(struct spawner *sp)
 {
     struct spawners *s = sp->owner;
+    struct prep_fds none = {-1, -1, -1};
     struct prep_result res;
     struct job_entry *e;
 
@@ -289,16 +327,17 @@ static void spawner_lost(struct spawner *sp)
         res.seq = e->job.seq;
         res.status = -1;
         snprintf(res.err, sizeof(res.err), "sandbox spawner died");
-        finish(e, &res, -1, -1);
+        finish(e, &res, &none);
     }
     sp->tail = NULL;
     sp->in_flight = 0;
+    sp->free_layers = 0; /* they went with it */
     if (spawner_start(s, sp) == 0)
         dispatch(s);
 }
 
-/* The descriptors a result carried: fds[0..n-1], close-on-exec. */
-static int take_fds(struct msghdr *msg, int fds[2])
+/* The descriptors a message carried: fds[0..n-1] (n <= max; more are closed). */
+static int take_fds(struct msghdr *msg, int *fds, int max)
 {
     struct cmsghdr *cm;
     int n = 0;
@@ -313,7 +352,7 @@ static int take_fds(struct msghdr *msg, int fds[2])
             int fd;
 
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-            if (n < 2)
+            if (n < max)
                 fds[n++] = fd;
             else
                 close(fd);
@@ -326,11 +365,12 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct spawner *sp = arg;
     struct prep_result res;
-    char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    char cbuf[CMSG_SPACE(MAX_MSG_FDS * sizeof(int))];
     struct iovec iov = {&res, sizeof(res)};
     struct msghdr msg;
     struct job_entry *e;
-    int fds[2], nfds, pidfd, chanfd;
+    struct prep_fds got;
+    int fds[MAX_MSG_FDS], nfds;
     ssize_t n;
 
     (void)what;
@@ -343,24 +383,27 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             spawner_lost(sp);
             return;
         }
-        nfds = take_fds(&msg, fds);
+        nfds = take_fds(&msg, fds, MAX_MSG_FDS);
         e = sp->head;
-        /* A spawn's result carries the pidfd, then the channel if it has one. */
+        /* A spawn's result carries the pidfd, then the channel and the layer if it has
+         * them. */
         if (n != (ssize_t)sizeof(res) || !e || e->job.seq != res.seq ||
-            (nfds > 0 && nfds != 1 + (res.has_chan != 0))) {
+            (nfds > 0 && nfds != 1 + (res.has_chan != 0) + (res.has_layer != 0))) {
             log_error("spawner %d: result out of order", (int)sp->pid);
             for (int i = 0; i < nfds; i++)
                 close(fds[i]);
             spawner_lost(sp);
             return;
         }
-        pidfd = nfds > 0 ? fds[0] : -1;
-        chanfd = nfds > 1 ? fds[1] : -1;
+        got.pidfd = nfds > 0 ? fds[0] : -1;
+        got.chanfd = nfds > 0 && res.has_chan ? fds[1] : -1;
+        got.layerfd = nfds > 0 && res.has_layer ? fds[nfds - 1] : -1;
+        sp->free_layers = res.free_layers;
         sp->head = e->next;
         if (!sp->head)
             sp->tail = NULL;
         sp->in_flight--;
-        finish(e, &res, pidfd, chanfd);
+        finish(e, &res, &got);
     }
     dispatch(sp->owner);
 }
@@ -381,16 +424,20 @@ static struct spawner *least_busy(struct spawners *s)
     return best;
 }
 
-/* The job, with its descriptor attached if it has one. */
+/* The job, with its descriptors attached if it has any. */
 static ssize_t send_job(int fd, const struct job_entry *e)
 {
-    char cbuf[CMSG_SPACE(2 * sizeof(int))];
+    char cbuf[CMSG_SPACE(MAX_MSG_FDS * sizeof(int))];
     struct iovec iov = {(void *)&e->job, sizeof(e->job)};
     struct msghdr msg;
+    int fds[2], nfds = 0;
 
     msg_init(&msg, &iov, NULL, 0);
-    if (e->fd >= 0)
-        msg_attach_fds(&msg, cbuf, &e->fd, 1);
+    for (int i = 0; i < 2; i++)
+        if (e->fd[i] >= 0)
+            fds[nfds++] = e->fd[i];
+    if (nfds > 0)
+        msg_attach_fds(&msg, cbuf, fds, nfds);
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
@@ -410,10 +457,7 @@ static void dispatch(struct spawners *s)
             spawner_lost(sp);
             continue;
         }
-        if (e->fd >= 0) { /* the spawner has its own copy now */
-            close(e->fd);
-            e->fd = -1;
-        }
+        close_job_fds(e); /* the spawner has its own copies now */
         s->queue_head = e->next;
         if (!s->queue_head)
             s->queue_tail = NULL;
@@ -454,17 +498,21 @@ struct spawners *spawners_new(struct event_base *base, const struct prep_env *en
     return s;
 }
 
-int spawners_submit(struct spawners *s, const struct prep_job *job, int fd, spawner_cb cb,
-                    void *ctx)
+/* NOLINTNEXTLINE(bugprone-easily-swappable-parameters): named, in a fixed order */
+int spawners_submit(struct spawners *s, const struct prep_job *job, int mntns_fd,
+                    int layer_fd, spawner_cb cb, void *ctx)
 {
     static uint64_t seq;
     struct job_entry *e = calloc(1, sizeof(*e));
 
     if (!e)
         return -1;
-    e->fd = fd;
+    e->fd[0] = mntns_fd;
+    e->fd[1] = layer_fd;
     e->job = *job;
     e->job.seq = ++seq;
+    e->job.has_mntns = mntns_fd >= 0;
+    e->job.has_layer = layer_fd >= 0;
     e->cb = cb;
     e->ctx = ctx;
     if (job->urgent) {
@@ -486,6 +534,15 @@ int spawners_submit(struct spawners *s, const struct prep_job *job, int fd, spaw
     s->queued++;
     dispatch(s);
     return 0;
+}
+
+int spawners_free_layers(const struct spawners *s)
+{
+    int i, n = 0;
+
+    for (i = 0; i < s->n; i++)
+        n += s->sp[i].fd >= 0 ? s->sp[i].free_layers : 0;
+    return n;
 }
 
 int spawners_pending(const struct spawners *s)
@@ -525,15 +582,13 @@ void spawners_free(struct spawners *s)
             close(sp->fd); /* the spawner sees EOF and exits after its current job */
         while ((e = sp->head) != NULL) {
             sp->head = e->next;
-            if (e->fd >= 0)
-                close(e->fd);
+            close_job_fds(e);
             free(e);
         }
     }
     while ((e = s->queue_head) != NULL) {
         s->queue_head = e->next;
-        if (e->fd >= 0)
-            close(e->fd);
+        close_job_fds(e);
         free(e);
     }
     free(s);

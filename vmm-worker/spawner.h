@@ -21,20 +21,32 @@
 
 struct spawners;
 
-/* res->status is -1 with res->err when the job failed or its spawner died; pidfd is
- * the new init's and chanfd the worker's end of its envd channel (common/cube_chan.h;
- * the callee owns both), or -1. Runs from the event loop, once. */
-typedef void (*spawner_cb)(const struct prep_result *res, int pidfd, int chanfd,
+/* What a spawn's result brings, each -1 if not: the new init's pidfd, the worker's end
+ * of its envd channel (common/cube_chan.h), the detached mount of its writable layer
+ * (layer_pool.h: hold it, and give it back with the release). */
+struct prep_fds {
+    int pidfd, chanfd, layerfd;
+};
+
+/* Close those of fds that are >= 0. */
+void prep_fds_close(const struct prep_fds *fds);
+
+/* res->status is -1 with res->err when the job failed or its spawner died; the callee
+ * owns the descriptors in fds. Runs from the event loop, once. */
+typedef void (*spawner_cb)(const struct prep_result *res, const struct prep_fds *fds,
                            void *ctx);
 
 /* Fork n spawners (n >= 1). env must stay valid for the process lifetime. */
 struct spawners *spawners_new(struct event_base *base, const struct prep_env *env, int n);
-/* Queue a job (copied). fd (or -1) goes with it and is closed by the spawner first
- * thing: a release passes the sandbox's mount namespace, so its unmounts run there
- * and not in the worker. The worker's copy is closed once sent, or on failure. 0, or
- * -1 if it cannot be queued (out of memory; fd is left to the caller). */
-int spawners_submit(struct spawners *s, const struct prep_job *job, int fd, spawner_cb cb,
-                    void *ctx);
+/* Queue a job (copied). A release may bring the sandbox's mount namespace (mntns_fd),
+ * which the spawner closes first thing so the unmounts run there and not in the
+ * worker, and its layer's detached mount (layer_fd, from the spawn's result); -1 if
+ * not. The worker's copies are closed once sent, or on failure. 0, or -1 if it cannot
+ * be queued (out of memory; the descriptors are left to the caller). */
+int spawners_submit(struct spawners *s, const struct prep_job *job, int mntns_fd,
+                    int layer_fd, spawner_cb cb, void *ctx);
+/* Writable layers the spawners keep for their next sandboxes (layer_pool.h). */
+int spawners_free_layers(const struct spawners *s);
 /* Jobs queued or in flight. */
 int spawners_pending(const struct spawners *s);
 /* Drop every callback (shutdown): results that still arrive are ignored, and the

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "host_firewall.h"
+#include "layer_pool.h"
 #include "cgroup.h"
 #include "cube_id.h"
 #include "cube_log.h"
@@ -466,6 +467,8 @@ int main(int argc, char **argv)
         return 1;
 
     host_firewall_table_name(w->cfg.cgroup_name, fw_table, sizeof(fw_table));
+    /* Free writable layers' images that a killed worker's spawners left. */
+    layer_pool_init(w->sandboxes_dir);
     if (w->cfg.teardown_all) {
         /* No Redis here: entries of the removed sandboxes are reconciled by the next
          * worker start (or expire with the node's alive key). */

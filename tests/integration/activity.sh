@@ -45,7 +45,7 @@ check "Redis writes for the sandbox during 200 requests and ${secs}s are bounded
 rm -f "$mon"
 la=$(last_activity "$id")
 check "last_activity_ms is the burst's last request ($la, burst $t0..$t1)" \
-    [ -n "$la" ] && [ "$la" -ge "$t0" ] && [ "$la" -le $((t1 + 1000)) ]
+    [ -n "$la" -a "${la:-0}" -ge "$t0" -a "${la:-0}" -le $((t1 + 1000)) ]
 
 # ---------------------------------------------------------------- open requests
 # One routed request that lasts 4 s (a process started through envd, streamed back):

@@ -40,7 +40,7 @@ for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P2/health" && bre
 child() { for p in $(pgrep -P "$INIT_PID"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && echo "$p"; done; }
 listening() { grep -q "^ *[0-9]*: 0100007F:$(printf %04X "$P1") 00000000:0000 0A" /proc/net/tcp; }
 sleep 0.3
-check "envd is up and cube-ci is not started yet" [ -n "$(child cube-envd)" ] && [ -z "$(child cube-ci)" ]
+check "envd is up and cube-ci is not started yet" [ -n "$(child cube-envd)" -a -z "$(child cube-ci)" ]
 check "cube-init listens on cube-ci's address meanwhile" listening
 envd=$(child cube-envd)
 inode=$(awk -v p=":$(printf %04X "$P1")" '$2 ~ p"$" && $4 == "0A" {print $10}' /proc/net/tcp)

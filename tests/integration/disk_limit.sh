@@ -78,10 +78,10 @@ check "the worker reports limits in its heartbeat (disk_quota true)" \
 # df / and statfs inside show the limit, not the host's disk.
 size=$(sx "$A" "$ATOK" user 'df -Pm / | awk "NR == 2 { print \$2 }"')
 check "df / inside shows the $LIMIT_MB MiB layer (got ${size} MiB)" \
-    [ -n "$size" ] && [ "$size" -le "$LIMIT_MB" ] && [ "$size" -ge $((LIMIT_MB * 3 / 4)) ]
+    [ "${size:-0}" -le "$LIMIT_MB" -a "${size:-0}" -ge $((LIMIT_MB * 3 / 4)) ]
 total=$(envd "$A" "$ATOK" /metrics | jq -r '.disk_total // empty')
 check "envd /metrics disk_total is the layer size (got $total)" \
-    [ -n "$total" ] && [ "$total" -le $((LIMIT_MB << 20)) ] && [ "$total" -ge $((LIMIT_MB * 3 / 4 << 20)) ]
+    [ "${total:-0}" -le $((LIMIT_MB << 20)) -a "${total:-0}" -ge $((LIMIT_MB * 3 / 4 << 20)) ]
 
 free0=$(host_free_mb)
 out=$(sx "$A" "$ATOK" user "dd if=/dev/urandom of=/home/user/fill bs=1M count=$((LIMIT_MB * 4)) conv=fsync")
@@ -96,7 +96,7 @@ check "the host filesystem lost about the limit, not what was written ($((free0 
     [ $((free0 - free1)) -le $((LIMIT_MB + 64)) ]
 img=$(du -m "$CUBE_STATE/sandboxes/$AI/layer.img" 2>/dev/null | cut -f1)
 check "the layer's image holds at most the limit on the host (${img:-none} MiB)" \
-    [ -n "$img" ] && [ "$img" -le "$LIMIT_MB" ]
+    [ -n "$img" -a "${img:-0}" -le "$LIMIT_MB" ]
 
 code=$(envd "$A" "$ATOK" /health -o /dev/null -w '%{http_code}')
 check "the full sandbox still answers" [ "$code" = 204 ]
@@ -110,7 +110,7 @@ out=$(sx "$B" "$BTOK" user 'dd if=/dev/zero of=/home/user/x bs=1M count=100 conv
 expect "it writes 100 MiB undisturbed" 'written$' "$out"
 bsize=$(sx "$B" "$BTOK" user 'df -Pm / | awk "NR == 2 { print \$2 }"')
 check "its df / shows its own (base: 2048 MiB) layer (got ${bsize} MiB)" \
-    [ -n "$bsize" ] && [ "$bsize" -gt 1800 ] && [ "$bsize" -le 2048 ]
+    [ "${bsize:-0}" -gt 1800 -a "${bsize:-0}" -le 2048 ]
 
 api DELETE "/sandboxes/$A"
 check "the limited sandbox is killed" [ "$HTTP_CODE" = 204 ]
@@ -119,4 +119,38 @@ check "no loop device is left on its image" eventually bash -c "! grep -qs '$CUB
 check "its directory and image are gone" eventually bash -c "[ ! -e '$CUBE_STATE/sandboxes/$AI' ]"
 api DELETE "/sandboxes/$B"
 ids=()
+
+# ---- a barely used layer is emptied and serves a later sandbox (layer_pool.h) -----
+# image_of INSTANCE: which file its layer image is (inode and birth time: a new image
+# may get a freed inode number or loop device, not both the same birth time).
+image_of() { stat -c '%i %w' "$CUBE_STATE/sandboxes/$1/layer.img" 2>/dev/null; }
+instance_of() { curl -s --unix-socket "$CUBE_RUN/worker.sock" "http://localhost/sandboxes/$1" | jq -r .instance; }
+check "a sandbox that leaves files behind starts" create "$alias"
+C=$SB
+CTOK=$TOK
+CI=$(instance_of "$C")
+cimg=$(image_of "$CI")
+out=$(sx "$C" "$CTOK" user "echo a > /home/user/secret-$tid && mkdir -p /home/user/d/e && echo b > /home/user/d/e/f && ln -s /etc /home/user/etc-link && mkfifo /tmp/fifo-$tid && echo done")
+expect "it writes files, directories, a symlink and a FIFO as user" 'done$' "$out"
+out=$(sx "$C" "$CTOK" root "echo c > /root/secret-$tid && echo d > /etc/secret-$tid && echo done")
+expect "and as root, over template files too" 'done$' "$out"
+api DELETE "/sandboxes/$C"
+ids=()
+check "it is killed and released" eventually bash -c "[ ! -e '$CUBE_STATE/sandboxes/$CI' ]"
+free=$(curl -s --unix-socket "$CUBE_RUN/worker.sock" http://localhost/pool | jq -r '.freeLayers')
+check "its layer is kept for the next sandbox (freeLayers $free)" [ "${free:-0}" -ge 1 ]
+# Cold creates of the same size: the spawner that kept it hands it to one of them.
+D="" DTOK=""
+for _ in 1 2 3 4 5 6; do
+    create "$alias" || break
+    [ "$(image_of "$(instance_of "$SB")")" = "$cimg" ] && { D=$SB DTOK=$TOK; break; }
+done
+check "a later sandbox of that size gets the same filesystem (image $cimg)" [ -n "$cimg" -a -n "$D" ]
+if [ -n "$D" ]; then
+    out=$(sx "$D" "$DTOK" root "for f in /etc/secret-$tid /home/user/secret-$tid /root/secret-$tid /home/user/d /home/user/etc-link /tmp/fifo-$tid; do if [ -e \$f ] || [ -L \$f ]; then echo found \$f; fi; done; echo end")
+    check "nothing of the earlier sandbox is in it: files, directories, links, FIFOs (got: ${out//$'\n'/ })" \
+        [ "$out" = end ]
+    used=$(sx "$D" "$DTOK" user 'df -Pk / | awk "NR == 2 { print \$3 }"')
+    check "its layer is as empty as a new one (${used} KiB used)" [ -n "$used" -a "${used:-99999}" -le 4096 ]
+fi
 finish

@@ -33,7 +33,7 @@ create || not_ok "create a sandbox ($HTTP_CODE)"
 A=$ID ATOK=$TOK
 create || not_ok "create a neighbour sandbox ($HTTP_CODE)"
 B=$ID BTOK=$TOK
-check "two sandboxes to attack from and to watch" [ -n "$A" ] && [ -n "$B" ]
+check "two sandboxes to attack from and to watch" [ -n "$A" -a -n "$B" ]
 
 WPID=$(cat "$CUBE_RUN/worker.pid")
 MARK="/root/cube-escape-marker-$$"

@@ -24,7 +24,7 @@ dir=$(mktemp -d)
 out=$(flood "$flood_key" 600 "$dir")
 n429=$(grep -c '^429 ' <<<"$out")
 n404=$(grep -c '^404 ' <<<"$out")
-check "a flood of 600 requests is partly refused with 429 ($n429 refused, $n404 served)" [ "$n429" -gt 0 ] && [ "$n404" -gt 0 ]
+check "a flood of 600 requests is partly refused with 429 ($n429 refused, $n404 served)" [ "$n429" -gt 0 -a "$n404" -gt 0 ]
 line=$(grep -m1 '^429 ' <<<"$out")
 HTTP_CODE=429
 HTTP_BODY=$(cat "${line##* }" 2>/dev/null)

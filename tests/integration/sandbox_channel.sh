@@ -44,7 +44,7 @@ api POST /v2/sandboxes -d '{"templateID":"base","timeout":120,"envVars":{"CUBE_C
 ID=$(jq -r .sandboxID <<<"$HTTP_BODY")
 TOK=$(jq -r '.envdAccessToken // ""' <<<"$HTTP_BODY")
 [ "$HTTP_CODE" = 201 ] && IDS+=("$ID")
-check "a sandbox to attack from" [ "$HTTP_CODE" = 201 ] && [ -n "$TOK" ]
+check "a sandbox to attack from" [ "$HTTP_CODE" = 201 -a -n "$TOK" ]
 
 # ---- looking for the channel from inside --------------------------------------------------
 # Prints {"opened":n,"got":n,"found":n,"control":n,"errors":[...]}: sockets opened through
