@@ -33,3 +33,10 @@ BINS += $(SPAWN_FLOOR_BIN)
 $(SPAWN_FLOOR_BIN): $(BUILD)/obj/tests/bench/spawn_floor.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) -o $@ $^
+
+# host-floor: syscall, page fault, context switch, fork and namespace costs on this host.
+HOST_FLOOR_BIN := $(BUILD)/bin/host-floor
+BINS += $(HOST_FLOOR_BIN)
+$(HOST_FLOOR_BIN): $(BUILD)/obj/tests/bench/host_floor.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^

@@ -173,6 +173,36 @@ static void deletes(char (*ids)[CUBE_SANDBOX_ID_LEN + 1], int n)
     }
 }
 
+/* Host-wide busy CPU (ms, all CPUs, from /proc/stat) and page faults so far (from
+ * /proc/vmstat): read around the refill, they say what one prepared sandbox costs,
+ * whoever pays (spawners, the sandbox's own processes, kernel threads). */
+static void host_counters(double *busy_ms, double *faults)
+{
+    unsigned long long v[8] = {0};
+    char line[256], *p = line + 4;
+    FILE *f = fopen("/proc/stat", "r");
+    int i;
+
+    *busy_ms = *faults = 0;
+    if (f) {
+        /* "cpu  user nice system idle iowait irq softirq steal ..." */
+        if (fgets(line, sizeof(line), f) && strncmp(line, "cpu ", 4) == 0) {
+            for (i = 0; i < 8; i++)
+                v[i] = strtoull(p, &p, 10);
+            *busy_ms = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * 1000.0 /
+                       (double)sysconf(_SC_CLK_TCK);
+        }
+        (void)fclose(f);
+    }
+    f = fopen("/proc/vmstat", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "pgfault ", 8) == 0)
+            *faults = strtod(line + 8, NULL);
+    (void)fclose(f);
+}
+
 static json_t *summary(double *lat, int n, int errors)
 {
     qsort(lat, (size_t)n, sizeof(*lat), cmp);
@@ -193,6 +223,7 @@ int main(int argc, char **argv)
     int n = 0, json = 0, o, size, errors, drained;
     char(*ids)[CUBE_SANDBOX_ID_LEN + 1];
     double *lat, t0, refill_s;
+    double busy0, busy1, faults0, faults1, cpu_ms = 0, faults = 0;
     json_t *out, *warm_j, *cold_j;
 
     while ((o = getopt_long(argc, argv, "s:t:n:j", opts, NULL)) != -1) {
@@ -246,14 +277,22 @@ int main(int argc, char **argv)
         /* Refill: drain the pool, then time until it is full again. */
         errors = creates(tpl, n, lat, ids);
         drained = n - errors;
+        host_counters(&busy0, &faults0);
         t0 = now_ms();
         refill_s = wait_full(size, 300000) == 0 ? (now_ms() - t0) / 1e3 : -1;
+        host_counters(&busy1, &faults1);
+        if (drained > 0 && refill_s > 0) {
+            cpu_ms = (busy1 - busy0) / drained;
+            faults = (faults1 - faults0) / drained;
+        }
         deletes(ids, n);
         wait_full(size, 120000);
     }
-    out = json_pack("{s:i, s:o, s:o, s:i, s:f, s:f}", "pool_size", size, "warm", warm_j,
-                    "cold", cold_j, "refilled", drained, "refill_s", refill_s,
-                    "refill_per_s", refill_s > 0 ? drained / refill_s : 0.0);
+    out = json_pack("{s:i, s:o, s:o, s:i, s:f, s:f, s:f, s:f}", "pool_size", size, "warm",
+                    warm_j, "cold", cold_j, "refilled", drained, "refill_s", refill_s,
+                    "refill_per_s", refill_s > 0 ? drained / refill_s : 0.0,
+                    "refill_cpu_ms_per_sandbox", cpu_ms, "refill_faults_per_sandbox",
+                    faults);
     if (json) {
         char *s = json_dumps(out, JSON_COMPACT);
         puts(s);
@@ -269,8 +308,11 @@ int main(int argc, char **argv)
                json_real_value(json_object_get(sm, "p99_ms")),
                json_real_value(json_object_get(sm, "max_ms")));
         if (size > 0)
-            printf("refill       %d sandboxes in %.2f s = %.1f sandboxes/s\n", drained,
-                   refill_s, refill_s > 0 ? drained / refill_s : 0.0);
+            printf(
+                "refill       %d sandboxes in %.2f s = %.1f sandboxes/s, %.1f ms of CPU "
+                "and %.0f page faults each (host-wide)\n",
+                drained, refill_s, refill_s > 0 ? drained / refill_s : 0.0, cpu_ms,
+                faults);
     }
     json_decref(out);
     free(ids);

@@ -127,6 +127,8 @@ MD
 jq -r 'select(.mode=="pool") | "| warm create | \(.warm.n) | \(.warm.p50_ms*100|round/100) | \(.warm.p95_ms*100|round/100) | \(.warm.p99_ms*100|round/100) | \(.warm.max_ms*100|round/100) |"' "$R"
 jq -r 'select(.mode=="cold") | "| cold create | \(.cold.n) | \(.cold.p50_ms*10|round/10) | \(.cold.p95_ms*10|round/10) | \(.cold.p99_ms*10|round/10) | \(.cold.max_ms*10|round/10) |"' "$R"
 jq -r 'select(.mode=="pool") | "\nRefill: \(.refilled) sandboxes prepared again in \(.refill_s*100|round/100) s = **\(.refill_per_s*10|round/10) sandboxes/s** (spawner processes in parallel, niced below claims)."' "$R"
+jq -rs --argjson cpus "$(nproc)" '(map(select(.mode=="pool")) | .[0]) as $p | map(select(.mode=="host-floor")) | .[0] | select(. != null) | "
+What the kernel primitives cost on this host (tests/bench/host_floor.c, medians over \(.count) rounds, µs): a system call \(.syscall_us*100|round/100), a first-touch page fault \(.page_fault_us*10|round/10) (the same page populated by the kernel in one call: \(.populate_us_per_page*100|round/100)), a process round trip over two pipes \(.pipe_round_trip_us*10|round/10), fork + exit + wait of a small process \(.fork_exit_us|round), and \(.fork_namespaces_exit_us|round) with the seven namespaces a sandbox gets.\(if ($p.refill_cpu_ms_per_sandbox // 0) > 0 then " During the refill above the host was busy \($p.refill_cpu_ms_per_sandbox*10|round/10) ms of CPU and took \($p.refill_faults_per_sandbox|round) page faults per prepared sandbox (all processes and kernel threads): its clone, two execs (cube-init, envd) and a fork, about ten mounts, five cgroups, a veth and a network namespace. \($cpus) CPUs at that price make at most \($cpus * 1000 / $p.refill_cpu_ms_per_sandbox | floor) sandboxes/s." else "" end)"' "$R"
 cat <<MD
 
 ## Create latency (cube-bench, E2B REST + envd Connect, no SDK)
@@ -366,17 +368,19 @@ cat <<MD
   (the writable layer's write-back, its loop device) happens in the release after the
   answer, not in the exit of its last process (worker-level delete 6 → 2 ms).
 - **Throughput and refill** are bounded by preparation: $(r1 "$refill") sandboxes/s from two
-  spawner processes on two cores. A preparation makes the writable layer (sparse copy of
-  a formatted image, loop device, mount), cgroups, the clone into seven namespaces with
-  overlay and /proc, /sys, /dev set-up, and the veth, then waits for envd. The host is a
-  paravirtualized VM: the top kernel symbol of every process is \`pvm_irq_enable\`, so
-  each of the ~200 syscalls of a preparation costs several times what it does on bare
-  metal; bubblewrap's $(r1 "$bwrap") ms for one \`echo\` on this host is the same effect.
-  A whole-host profile of refills (perf, 160 sandboxes prepared and removed) puts
-  ~35 ms of CPU on each, spread thin: page faults 10%, the three execs (cube-init,
-  cube-envd and the spawner's child) 7%, process exits 5%, clone with its namespaces
-  3.4%, mounts 2.9%, kernel workers 10% (loop I/O 4%, network namespace teardown 2%,
-  cgroup removal 1%); no single step is worth more than a few percent.
+  spawner processes on two cores. A preparation takes a writable layer (an emptied one
+  that an earlier sandbox barely used, or a sparse copy of a formatted image on a new
+  loop device), cgroups, the clone into seven namespaces with overlay and /proc, /sys,
+  /dev set-up, and the veth, then waits for envd. The host is a paravirtualized VM
+  (PVM): page faults, context switches and page-table changes trap to the hypervisor,
+  so they cost tens of times what they do on bare metal (the host-floor line in the
+  warm-pool section has this run's prices), and a sandbox is made of exactly those:
+  processes, execs, mounts. bubblewrap's $(r1 "$bwrap") ms for one \`echo\` on this host
+  is the same effect. A whole-host profile of refills (perf) spreads the CPU thin:
+  page faults 10%, the three execs (cube-init, cube-envd and the spawner's child) 7%,
+  process exits 5%, clone with its namespaces 3.4%, mounts 2.9%, kernel workers 10%
+  (network namespace teardown 2%, cgroup removal 1%); reusing writable layers took
+  the largest single piece (~8 ms of ~50, the loop I/O and ext4 set-up and teardown).
 - **Density**: the host figure adds what each sandbox holds outside its cgroup: its
   network namespace and veth pair, loop device and ext4 superblock, cgroups in each v1
   hierarchy, and the kernel side of its processes (stacks, page tables). Every sandbox

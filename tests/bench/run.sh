@@ -126,6 +126,9 @@ fi
 # 1b. worker level (no gateway): warm-pool claims, refill rate, and cold creates with
 # the worker restarted at --pool-size 0; then back to the bench's pool size.
 if want pool; then
+    say "host floor: system call, page fault, context switch, fork, namespaces"
+    "$ROOT/build/bin/host-floor" -n 50 2>>"$OUT/bench.err" |
+        sed 's/^{/{"system":"host","mode":"host-floor",/' | record || say "host-floor failed"
     say "worker level: warm creates and refill (pool size $CUBE_POOL_SIZE)"
     "$ROOT/build/bin/pool-bench" --json -n "$CUBE_POOL_SIZE" 2>>"$OUT/bench.err" |
         sed 's/^{/{"system":"cube-worker","mode":"pool",/' | record
