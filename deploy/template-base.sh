@@ -10,5 +10,5 @@ ALIAS=base
 # code-interpreter-v1 / code-interpreter belong to template-code-interpreter.sh.
 EXTRA_ALIASES='[]'
 PACKAGES=$TEMPLATE_BASE_PACKAGES
-RECIPE="v1:$PACKAGES:user=1000:shift=$CUBE_UID_SHIFT"
+RECIPE="$TEMPLATE_LAYOUT:$PACKAGES:user=1000:shift=$CUBE_UID_SHIFT"
 build_template

@@ -15,7 +15,7 @@ PACKAGES=$TEMPLATE_BASE_PACKAGES
 # python3-munkres settles python3-fonttools' "scipy | munkres": scipy would pull
 # pythran, g++ and boost (about 700 MB) into the template.
 APT_PACKAGES="python3-numpy python3-matplotlib python3-pandas python3-munkres nodejs"
-RECIPE="v1:$PACKAGES:$APT_PACKAGES:user=1000:shift=$CUBE_UID_SHIFT"
+RECIPE="$TEMPLATE_LAYOUT:$PACKAGES:$APT_PACKAGES:user=1000:shift=$CUBE_UID_SHIFT"
 # A smoke test of the plotting stack before the template is published.
 POST_CHROOT='python3 -c "import numpy, pandas, matplotlib; matplotlib.use(\"Agg\"); import matplotlib.pyplot" && node -e 1'
 MEMORY_MB=1024

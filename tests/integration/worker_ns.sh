@@ -269,6 +269,17 @@ expect "python3 runs" 42 "$(sx user 'python3 -c "print(6*7)"')"
 expect "threads work (clone3 ENOSYS falls back to clone)" t \
     "$(sx user 'python3 -c "import threading; t = threading.Thread(target=print, args=(\"t\",)); t.start(); t.join()"')"
 expect "fork/exec and pipes work" 3 "$(sx user 'seq 3 | sort -r | head -1')"
+# Login shells (the SDK runs every command with bash -l -c) get Debian's PATH, for the
+# user and for root, and bash does not fork an `id -u` for it (the template's
+# /etc/profile asks bash for its EUID); a POSIX sh still runs id.
+expect "a login shell as user gets the user PATH" /usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games \
+    "$(sx user 'bash -l -c "echo \$PATH"')"
+expect "a login shell as root gets the PATH with sbin" /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    "$(sx root 'bash -l -c "echo \$PATH"')"
+idw=$(printf '#!/bin/sh\ntouch /tmp/id-ran\nexec /usr/bin/id "$@"\n' | base64 -w0)
+sx user "echo $idw | base64 -d | sudo -n tee /usr/local/bin/id >/dev/null && sudo -n chmod 755 /usr/local/bin/id" >/dev/null
+expect "bash -l runs no id, sh -l does (through a wrapper that marks /tmp)" "bash: no, sh: yes" \
+    "$(sx user 'rm -f /tmp/id-ran; PATH=/usr/local/bin:$PATH bash -l -c true; a=no; [ -e /tmp/id-ran ] && a=yes; rm -f /tmp/id-ran; PATH=/usr/local/bin:$PATH sh -l -c true; b=no; [ -e /tmp/id-ran ] && b=yes; sudo -n rm -f /usr/local/bin/id /tmp/id-ran; echo "bash: $a, sh: $b"')"
 sx user 'tty; stty size' 1 | grep -aq '27 91' && ok "a PTY works" || not_ok "a PTY works"
 
 # /proc and /sys: host kernel state hidden, host-wide knobs read-only.
