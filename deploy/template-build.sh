@@ -14,9 +14,10 @@
 # need libevent and jansson; the sanitizer runtimes serve SAN=1 builds).
 # shellcheck disable=SC2034 # used by the template scripts
 # Part of every template's recipe: bump it when build_template changes what every
-# rootfs gets, so existing templates are rebuilt (v2: /etc/profile without `id -u`).
+# rootfs gets, so existing templates are rebuilt (v2: /etc/profile without `id -u`;
+# v3: root's .profile runs mesg only on a terminal).
 # shellcheck disable=SC2034 # used by the template scripts
-TEMPLATE_LAYOUT=v2
+TEMPLATE_LAYOUT=v3
 TEMPLATE_BASE_PACKAGES="bash,coreutils,python3,sudo,git,curl,procps,iproute2,ca-certificates,libevent-2.1-7,libevent-core-2.1-7,libjansson4,libasan8,libubsan1,less,findutils,ncurses-bin"
 
 build_template() {
@@ -62,6 +63,10 @@ ln -sf python3 /usr/bin/python
 # its EUID, other shells still ask id.
 sed -i 's/"$(id -u)"/"${EUID:-$(id -u)}"/' /etc/profile
 grep -q 'EUID:-' /etc/profile
+# Root's login shells ran `mesg n` (another fork and exec, ~6 ms) even without a
+# terminal, where it can only fail; test for one with the shell's own [ -t 0 ].
+sed -i 's/^mesg n 2> \/dev\/null || true$/[ -t 0 ] \&\& mesg n 2> \/dev\/null || true/' /root/.profile
+grep -q '^\[ -t 0 \] && mesg n' /root/.profile
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 CHROOT

@@ -280,6 +280,15 @@ idw=$(printf '#!/bin/sh\ntouch /tmp/id-ran\nexec /usr/bin/id "$@"\n' | base64 -w
 sx user "echo $idw | base64 -d | sudo -n tee /usr/local/bin/id >/dev/null && sudo -n chmod 755 /usr/local/bin/id" >/dev/null
 expect "bash -l runs no id, sh -l does (through a wrapper that marks /tmp)" "bash: no, sh: yes" \
     "$(sx user 'rm -f /tmp/id-ran; PATH=/usr/local/bin:$PATH bash -l -c true; a=no; [ -e /tmp/id-ran ] && a=yes; rm -f /tmp/id-ran; PATH=/usr/local/bin:$PATH sh -l -c true; b=no; [ -e /tmp/id-ran ] && b=yes; sudo -n rm -f /usr/local/bin/id /tmp/id-ran; echo "bash: $a, sh: $b"')"
+# Root's login shells run `mesg n` only on a terminal (a PTY from envd), not for every
+# command (root's PATH has /usr/local/bin first, where the wrapper goes).
+mw=$(printf '#!/bin/sh\ntouch /tmp/mesg-ran\nexec /usr/bin/mesg "$@"\n' | base64 -w0)
+sx user "echo $mw | base64 -d | sudo -n tee /usr/local/bin/mesg >/dev/null && sudo -n chmod 755 /usr/local/bin/mesg" >/dev/null
+expect "root's bash -l without a terminal runs no mesg" "mesg: no" \
+    "$(sx root 'rm -f /tmp/mesg-ran; bash -l -c true; a=no; [ -e /tmp/mesg-ran ] && a=yes; echo "mesg: $a"')"
+sx root 'rm -f /tmp/mesg-ran; bash -l -c true; [ -e /tmp/mesg-ran ] && echo MESG-RAN' 1 | grep -aq MESG-RAN &&
+    ok "root's bash -l on a PTY still runs mesg n" || not_ok "root's bash -l on a PTY still runs mesg n"
+sx user 'sudo -n rm -f /usr/local/bin/mesg /tmp/mesg-ran' >/dev/null
 sx user 'tty; stty size' 1 | grep -aq '27 91' && ok "a PTY works" || not_ok "a PTY works"
 
 # /proc and /sys: host kernel state hidden, host-wide knobs read-only.
