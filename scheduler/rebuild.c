@@ -393,6 +393,17 @@ static void close_gone_rows(MYSQL *db, struct node_view *nodes, size_t nn)
     }
 }
 
+/* The worker started it within REBUILD_CREATE_GRACE_MS: its create may still be on its
+ * way through the gateway, which records it next. */
+static int just_started(json_t *s, int64_t now_ms)
+{
+    int64_t started;
+    const char *at = jstr(s, "startedAt");
+
+    return at && cube_rfc3339_parse(at, &started) == 0 &&
+           started > now_ms - REBUILD_CREATE_GRACE_MS;
+}
+
 int rebuild_sweep(MYSQL *db, redisContext *rc, int64_t now_ms)
 {
     struct node_view *nodes = calloc(MAX_NODES, sizeof(*nodes));
@@ -430,7 +441,7 @@ int rebuild_sweep(MYSQL *db, redisContext *rc, int64_t now_ms)
                 changed = -1;
                 break;
             }
-            if (r->integer == 0 && changed >= 0) {
+            if (r->integer == 0 && changed >= 0 && !just_started(s, now_ms)) {
                 int one = rebuild_one(db, rc, nodes[i].id, s, now_ms);
                 if (one < 0)
                     changed = -1;

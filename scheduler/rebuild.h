@@ -16,6 +16,10 @@
 /* Records younger than this are not dropped for missing from a worker's list (their
  * create may have been in flight when the list was taken). */
 #define REBUILD_GRACE_MS (60LL * 1000)
+/* Sandboxes a worker started less than this ago are not rebuilt from its list: the
+ * gateway writes a new sandbox's record just after the worker answers the create, and
+ * a record rebuilt in between (without the create's metadata) would replace it. */
+#define REBUILD_CREATE_GRACE_MS (3LL * 1000)
 
 /* One pass. Returns the number of records rebuilt or dropped, -1 on a Redis error. */
 int rebuild_sweep(MYSQL *db, redisContext *rc, int64_t now_ms);

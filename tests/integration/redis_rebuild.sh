@@ -132,4 +132,24 @@ api GET "/sandboxes/$b"
 expect_error "and stays gone after the next rebuild pass" 404
 check "the kills are recorded" \
     [ "$(sql "SELECT COUNT(*) FROM sandboxes WHERE sandbox_id IN ('$a','$b') AND state='killed'")" = 2 ]
+
+# ---- A create the gateway has not recorded yet is not rebuilt under it: the worker
+# answers the create, then the gateway writes the record with the create's metadata;
+# a rebuild in between replaced it with one without. Made here on the worker's own
+# socket, so the gateway never records it: no rebuild in its first 3 s (a sweep runs
+# every 2 s), then the rebuild of a sandbox whose create was lost, as before.
+y="i$(gen_id 20)"
+t0=$(date +%s%N)
+curl -s --unix-socket "$CUBE_RUN/worker.sock" -X POST http://localhost/sandboxes \
+    -d "{\"sandboxID\":\"$y\",\"templateID\":\"base\",\"accessToken\":\"t\"}" >/dev/null
+early=""
+while [ $((($(date +%s%N) - t0) / 1000000)) -lt 2600 ]; do
+    [ -n "$(rcli hget "cube:sb:$y" template_id)" ] && { early=yes; break; }
+    sleep 0.1
+done
+check "a sandbox its worker started under 3 s ago is not rebuilt from the worker's list" [ -z "$early" ]
+for _ in $(seq 100); do [ -n "$(rcli hget "cube:sb:$y" template_id)" ] && break; sleep 0.1; done
+check "after that it is (its create was lost)" [ -n "$(rcli hget "cube:sb:$y" template_id)" ]
+api DELETE "/sandboxes/$y"
+check "and it is killable" [ "$HTTP_CODE" = 204 ]
 finish
